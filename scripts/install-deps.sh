@@ -1,0 +1,27 @@
+
+
+
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: run as root (apt-get needs it)" >&2
+	exit 1
+fi
+
+packages=(
+	gcc libc6-dev    # cgo C stage of capsa-runtime, linked statically
+	busybox-static   # offline rootfs for tests and the README example
+	runc crun        # peers: conformance and benchmark comparisons
+	iproute2         # network namespace checks in tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
