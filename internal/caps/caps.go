@@ -146,4 +146,3 @@ func SetAmbient(mask uint64) error {
 	}
 	return nil
 }
-

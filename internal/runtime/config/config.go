@@ -31,7 +31,7 @@ type Config struct {
 
 	// Namespaces lists the namespaces the container gets, at most one per
 	// type; a non-empty Path means join it rather than create one.
-	Namespaces []Namespace
+	Namespaces  []Namespace
 	UIDMappings []IDMap
 	GIDMappings []IDMap
 	// TimeOffsets applies to a new time namespace.
@@ -66,14 +66,14 @@ type NSType string
 
 // The namespace types of runtime-spec.
 const (
-	NSMount   NSType = "mount"
-	NSUTS     NSType = "uts"
-	NSIPC     NSType = "ipc"
-	NSPID     NSType = "pid"
-	NSNet     NSType = "network"
-	NSUser    NSType = "user"
-	NSCgroup  NSType = "cgroup"
-	NSTime    NSType = "time"
+	NSMount  NSType = "mount"
+	NSUTS    NSType = "uts"
+	NSIPC    NSType = "ipc"
+	NSPID    NSType = "pid"
+	NSNet    NSType = "network"
+	NSUser   NSType = "user"
+	NSCgroup NSType = "cgroup"
+	NSTime   NSType = "time"
 )
 
 // Namespace is one namespace of the container.
@@ -167,8 +167,8 @@ type Process struct {
 	SelinuxLabel    string
 
 	// IOPriority, scheduler and CPU affinity are optional (spec 1.2).
-	IOPriority *specs.LinuxIOPriority
-	Scheduler  *specs.Scheduler
+	IOPriority      *specs.LinuxIOPriority
+	Scheduler       *specs.Scheduler
 	ExecCPUAffinity *specs.CPUAffinity
 }
 
