@@ -133,3 +133,19 @@ func parseMountOptions(m *Mount, options []string) {
 	}
 	m.Data = strings.Join(data, ",")
 }
+
+// MountOptions lists every mount option the runtime understands (for
+// `capsa-runtime features`); others are passed to the filesystem.
+func MountOptions() []string {
+	var out []string
+	for k := range mountFlags {
+		out = append(out, k)
+	}
+	for k := range propagationFlags {
+		out = append(out, k)
+	}
+	for k := range recursiveAttrs {
+		out = append(out, k)
+	}
+	return append(out, "idmap", "ridmap")
+}
