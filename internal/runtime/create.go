@@ -1,0 +1,281 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/capsa-dev/capsa/internal/atomicfile"
+	"github.com/capsa-dev/capsa/internal/cgroup"
+	"github.com/capsa-dev/capsa/internal/cleanup"
+	"github.com/capsa-dev/capsa/internal/errdefs"
+	"github.com/capsa-dev/capsa/internal/runtime/config"
+	"github.com/capsa-dev/capsa/internal/version"
+)
+
+// CreateOpts are the options of create and run.
+type CreateOpts struct {
+	ID     string
+	Bundle string
+	// PidFile receives the init's pid once the container is created.
+	PidFile string
+	// ConsoleSocket is a unix socket path that receives the pty master of
+	// a terminal container.
+	ConsoleSocket string
+	NoPivot       bool
+	NoNewKeyring  bool
+	// PreserveFds passes fds 3..3+N-1 of the caller on to the container.
+	PreserveFds int
+	Stdin       *os.File
+	Stdout      *os.File
+	Stderr      *os.File
+}
+
+// Create creates the container described by the bundle: its namespaces,
+// cgroup and root filesystem are set up and its init process waits for
+// Start. The returned container is in the created state.
+func (r *Runtime) Create(ctx context.Context, o CreateOpts) (*Container, error) {
+	c, p, err := r.create(ctx, o, modeCreate, nil)
+	if err != nil {
+		return nil, err
+	}
+	p.release()
+	return c, nil
+}
+
+// initProcess is a created container's init, while the creating runtime
+// still holds it (run keeps it to start it and wait for it).
+type initProcess struct {
+	sp      *spawned
+	sock    *syncSocket
+	console *os.File // pty master, for run without a console socket
+}
+
+func (p *initProcess) release() {
+	if p.sock != nil {
+		p.sock.Close()
+	}
+}
+
+func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, consoleConn *os.File) (_ *Container, _ *initProcess, retErr error) {
+	if err := checkID(o.ID); err != nil {
+		return nil, nil, err
+	}
+	if r.SystemdCgroup {
+		return nil, nil, errdefs.NotImplemented("--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver (drop the flag)")
+	}
+	spec, err := config.LoadSpec(o.Bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := config.FromSpec(o.Bundle, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Process.Terminal && o.ConsoleSocket == "" && consoleConn == nil {
+		return nil, nil, errdefs.Invalid("process.terminal is true: --console-socket is required to create a terminal container")
+	}
+	if !cfg.Process.Terminal && o.ConsoleSocket != "" {
+		return nil, nil, errdefs.Invalid("--console-socket given, but process.terminal is false in config.json")
+	}
+	cgPath, err := cgroup.ResolvePath(cfg.CgroupsPath, o.ID)
+	if err != nil {
+		return nil, nil, errdefs.Invalid(fmt.Sprintf("linux.cgroupsPath: %v", err))
+	}
+	cg, err := cgroup.New(cgroup.Config{Path: cgPath, Resources: cfg.Resources})
+	if err != nil {
+		return nil, nil, fmt.Errorf("container %q: cgroup: %w", o.ID, err)
+	}
+
+	if err := os.MkdirAll(r.Root, 0o711); err != nil {
+		return nil, nil, fmt.Errorf("create state root %q: %w", r.Root, err)
+	}
+	dir := filepath.Join(r.Root, o.ID)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, nil, errdefs.AlreadyExists(fmt.Sprintf("container %q already exists", o.ID))
+		}
+		return nil, nil, fmt.Errorf("container %q: create state directory: %w", o.ID, err)
+	}
+	cu := cleanup.Make(func() { os.RemoveAll(dir) })
+	defer cu.Clean()
+
+	c := &Container{rt: r, id: o.ID, dir: dir, state: stateFile{
+		ID:          o.ID,
+		OCIVersion:  cfg.OCIVersion,
+		Bundle:      cfg.Bundle,
+		Rootfs:      cfg.Rootfs,
+		Annotations: cfg.Annotations,
+		Status:      Creating,
+		Created:     time.Now().UTC(),
+		Config:      cfg,
+		Owner:       os.Getuid(),
+	}}
+
+	parentSock, childSock, err := newSyncPair()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer childSock.Close()
+	cu.Add(func() { parentSock.Close() })
+
+	// Child fds: 3.. the preserved ones, then the sync socket, the console
+	// socket and the exec fifo.
+	var extra []*os.File
+	for i := 0; i < o.PreserveFds; i++ {
+		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	ic := &initConfig{Mode: mode, ID: o.ID, Config: cfg, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
+		ConsoleFd: -1, FifoFd: -1, SyncFd: 3 + len(extra), ExtraFds: o.PreserveFds}
+	extra = append(extra, childSock.f)
+	next := 3 + len(extra)
+	if cfg.Process.Terminal {
+		conn := consoleConn
+		if conn == nil {
+			conn, err = dialConsoleSocket(o.ConsoleSocket)
+			if err != nil {
+				return nil, nil, err
+			}
+			defer conn.Close()
+		}
+		ic.ConsoleFd = next
+		extra = append(extra, conn)
+		next++
+	}
+	if mode == modeCreate {
+		fifo := filepath.Join(dir, fifoName)
+		if err := unix.Mkfifo(fifo, 0o622); err != nil {
+			return nil, nil, fmt.Errorf("container %q: create exec fifo: %w", o.ID, err)
+		}
+		// O_PATH: opening for write would block until start opens it.
+		ff, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, nil, fmt.Errorf("container %q: open exec fifo: %w", o.ID, err)
+		}
+		defer ff.Close()
+		ic.FifoFd = next
+		extra = append(extra, ff)
+	}
+
+	sp := spawnSpec{UIDMappings: cfg.UIDMappings, GIDMappings: cfg.GIDMappings,
+		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, ExtraFiles: extra, SyncFd: ic.SyncFd}
+	for _, ns := range cfg.Namespaces {
+		switch {
+		case ns.Path != "":
+			sp.Join = append(sp.Join, nsJoin{ns.Type, ns.Path})
+		case ns.Type != config.NSCgroup && ns.Type != config.NSTime:
+			sp.New = append(sp.New, ns.Type)
+		}
+	}
+	proc, err := spawn(sp, parentSock)
+	if err != nil {
+		return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
+	}
+	cu.Add(func() {
+		proc.kill()
+		// Removes only the levels Apply created, if it got that far.
+		_ = cg.Destroy(context.WithoutCancel(ctx))
+	})
+	slog.DebugContext(ctx, "init process started", "container", o.ID, "pid", proc.Pid)
+
+	c.state.InitPid = proc.Pid
+	ic.InitPid = proc.Pid
+	if st, _, err := procStartTime(proc.Pid); err == nil {
+		c.state.InitStart = st
+	}
+	if err := cg.Apply(proc.Pid); err != nil {
+		return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
+	}
+	c.state.Cgroup = cg.State()
+	if cfg.Resources != nil {
+		if err := cg.Set(cfg.Resources); err != nil {
+			return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
+		}
+	}
+	// From here on a crash leaves a state directory that delete can clean.
+	if err := c.saveState(); err != nil {
+		return nil, nil, err
+	}
+
+	if err := parentSock.send(&syncMsg{Type: msgConfig, Init: ic}); err != nil {
+		return nil, nil, fmt.Errorf("container %q: %w", o.ID, proc.exitReason(err))
+	}
+	if err := c.awaitInit(ctx, parentSock, proc); err != nil {
+		return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
+	}
+
+	c.state.Status = Created
+	if err := c.saveState(); err != nil {
+		return nil, nil, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, proc.Pid); err != nil {
+			return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
+		}
+	}
+	cu.Release()
+	return c, &initProcess{sp: proc, sock: parentSock}, nil
+}
+
+// awaitInit serves the init process until it reports ready: it runs the
+// hooks that belong to the runtime's namespace when init asks.
+func (c *Container) awaitInit(ctx context.Context, sock *syncSocket, proc *spawned) error {
+	for {
+		m, err := sock.recv()
+		if err != nil {
+			return proc.exitReason(err)
+		}
+		switch m.Type {
+		case msgHooks:
+			st := specState(c, "creating", proc.Pid)
+			hooks := append(append([]config.Hook(nil), c.state.Config.Hooks.Prestart...), c.state.Config.Hooks.CreateRuntime...)
+			if err := runHooks(ctx, "prestart/createRuntime", hooks, st); err != nil {
+				return err
+			}
+			if err := sock.send(&syncMsg{Type: msgAck}); err != nil {
+				return proc.exitReason(err)
+			}
+		case msgReady:
+			return nil
+		case msgError:
+			return m.Error
+		default:
+			return fmt.Errorf("sync: unexpected %q from init", m.Type)
+		}
+	}
+}
+
+func dialConsoleSocket(path string) (*os.File, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, errdefs.Invalid(fmt.Sprintf("--console-socket %q: %v", path, err))
+	}
+	defer conn.Close()
+	f, err := conn.(*net.UnixConn).File()
+	if err != nil {
+		return nil, fmt.Errorf("--console-socket %q: %w", path, err)
+	}
+	return f, nil
+}
+
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(abs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("write pid file %q: %w", path, err)
+	}
+	return nil
+}
+
+// Version returns the runtime's version string.
+func Version() string { return version.Version }

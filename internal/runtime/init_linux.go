@@ -1,0 +1,229 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/capsa-dev/capsa/internal/nsenter"
+	"github.com/capsa-dev/capsa/internal/rootfs"
+	"github.com/capsa-dev/capsa/internal/runtime/config"
+)
+
+// envInit marks this binary's process as a container init or exec process.
+const envInit = "_CAPSA_INIT"
+
+func init() {
+	if os.Getenv(envInit) == "" {
+		return
+	}
+	// Credentials, capabilities, the no_new_privs bit and seccomp filters
+	// belong to a thread, and execve keeps those of the thread that calls
+	// it. So the whole setup runs on the main thread, which also execs.
+	goruntime.LockOSThread()
+}
+
+// IsInit reports whether this process was started as a container's init
+// or exec process (cmd/capsa-runtime dispatches on it before parsing flags).
+func IsInit() bool { return os.Getenv(envInit) != "" }
+
+// Init is the entry point of a container's init or exec process. It does
+// not return: it execs the container's process or exits with status 1
+// after reporting the error to the runtime.
+func Init() {
+	fd, err := strconv.Atoi(os.Getenv(nsenter.EnvSyncFD))
+	if err != nil || fd < 3 {
+		fmt.Fprintln(os.Stderr, "capsa-runtime init: no sync socket: this command is run by capsa-runtime itself")
+		os.Exit(1)
+	}
+	sock := &syncSocket{f: os.NewFile(uintptr(fd), "sync")}
+	err = runInit(sock)
+	// Past the point of no return nobody reads the socket any more: also
+	// say it on stderr, which is the container's.
+	if serr := sock.send(&syncMsg{Type: msgError, Error: &InitError{Msg: err.Error()}}); serr != nil {
+		fmt.Fprintf(os.Stderr, "capsa-runtime init: %v\n", err)
+	}
+	os.Exit(1)
+}
+
+func runInit(sock *syncSocket) error {
+	m, err := sock.expect(msgConfig)
+	if err != nil {
+		return fmt.Errorf("init: read config: %w", err)
+	}
+	ic := m.Init
+	if ic == nil || ic.Config == nil {
+		return errors.New("init: empty config message")
+	}
+	// The runtime that created us may exit (create) before the container
+	// does; its death must not kill us any more.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear parent death signal: %w", err)
+	}
+	os.Clearenv()
+	if ic.Mode == modeExec {
+		return execProcessInit(sock, ic)
+	}
+	return containerInit(sock, ic)
+}
+
+// containerInit sets up a new container around this process and execs its
+// process after start.
+func containerInit(sock *syncSocket, ic *initConfig) error {
+	cfg := ic.Config
+	proc := &cfg.Process
+	// Created only now that the runtime has placed us in the container's
+	// cgroup, so that the namespace's root is that cgroup.
+	if cfg.NewNamespace(config.NSCgroup) {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("create cgroup namespace: %w", err)
+		}
+	}
+	// A time namespace is entered by the children of the caller and, since
+	// Linux 5.8, by the caller itself on execve; offsets can be written
+	// until then.
+	if cfg.NewNamespace(config.NSTime) {
+		if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+			return fmt.Errorf("create time namespace: %w", err)
+		}
+		if err := writeTimeOffsets(cfg.TimeOffsets); err != nil {
+			return err
+		}
+	}
+	if !ic.NoNewKeyring {
+		// A fresh session keyring, so that the container cannot read the
+		// caller's keys. Kernels without keyrings just skip this.
+		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + ic.ID); err != nil &&
+			!errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("join session keyring: %w", err)
+		}
+	}
+	sys := rootfs.Real()
+	opts := rootfs.Options{NoPivot: ic.NoPivot}
+	if err := rootfs.Prepare(sys, cfg, opts); err != nil {
+		return err
+	}
+	if len(cfg.Hooks.Prestart) > 0 || len(cfg.Hooks.CreateRuntime) > 0 {
+		if err := sock.send(&syncMsg{Type: msgHooks}); err != nil {
+			return err
+		}
+		if _, err := sock.expect(msgAck); err != nil {
+			return fmt.Errorf("wait for runtime hooks: %w", err)
+		}
+	}
+	if len(cfg.Hooks.CreateContainer) > 0 {
+		if err := runHooks(context.Background(), "createContainer", cfg.Hooks.CreateContainer, ic.hookState("created")); err != nil {
+			return err
+		}
+	}
+	if err := rootfs.Enter(sys, cfg, opts); err != nil {
+		return err
+	}
+	if _, err := unix.Setsid(); err != nil {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	if proc.Terminal {
+		if err := setupConsole(ic.ConsoleFd, proc, true); err != nil {
+			return err
+		}
+	}
+	if err := rootfs.Finalize(sys, cfg); err != nil {
+		return err
+	}
+	if cfg.NewNamespace(config.NSUTS) || cfg.Hostname != "" {
+		if cfg.Hostname != "" {
+			if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+				return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)
+			}
+		}
+		if cfg.Domainname != "" {
+			if err := unix.Setdomainname([]byte(cfg.Domainname)); err != nil {
+				return fmt.Errorf("set domainname %q: %w", cfg.Domainname, err)
+			}
+		}
+	}
+	for k, v := range cfg.Sysctl {
+		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+			return fmt.Errorf("linux.sysctl %q: write %q: %w", k, v, err)
+		}
+	}
+	if cfg.Personality >= 0 {
+		if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, uintptr(cfg.Personality), 0, 0); e != 0 {
+			return fmt.Errorf("linux.personality: %w", e)
+		}
+	}
+	pr, err := prepareProcess(proc, cfg, ic)
+	if err != nil {
+		return err
+	}
+	if err := sock.send(&syncMsg{Type: msgReady}); err != nil {
+		return err
+	}
+	if err := awaitStart(sock, ic); err != nil {
+		return err
+	}
+	if len(cfg.Hooks.StartContainer) > 0 {
+		if err := runHooks(context.Background(), "startContainer", cfg.Hooks.StartContainer, ic.hookState("running")); err != nil {
+			return err
+		}
+	}
+	return pr.exec()
+}
+
+// awaitStart blocks until the container is started: in create mode by
+// writing to exec.fifo (which blocks until start opens it for reading), in
+// run mode by the runtime's start message.
+func awaitStart(sock *syncSocket, ic *initConfig) error {
+	if ic.FifoFd < 0 {
+		_, err := sock.expect(msgStart)
+		return err
+	}
+	// Reopen the O_PATH fd through procfs: the fifo's directory is not
+	// visible from inside the container's root.
+	f, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(ic.FifoFd), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte{'0'}); err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	unix.Close(ic.FifoFd)
+	// The creating runtime is gone: errors from here on go to stderr.
+	sock.Close()
+	return nil
+}
+
+// hookState is the state passed to hooks run by init. Pid is init's pid in
+// the runtime's PID namespace, sent by the runtime.
+func (ic *initConfig) hookState(status string) stateForHooks {
+	return stateForHooks{
+		Version:     ic.Config.OCIVersion,
+		ID:          ic.ID,
+		Status:      status,
+		Pid:         ic.InitPid,
+		Bundle:      ic.Config.Bundle,
+		Annotations: ic.Config.Annotations,
+	}
+}
+
+func writeTimeOffsets(offs []config.TimeOffset) error {
+	if len(offs) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, o := range offs {
+		fmt.Fprintf(&b, "%s %d %d\n", o.Clock, o.Secs, o.Nsecs)
+	}
+	if err := os.WriteFile("/proc/self/timens_offsets", []byte(b.String()), 0); err != nil {
+		return fmt.Errorf("linux.timeOffsets: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/capsa-dev/capsa/internal/runtime/config"
+)
+
+// The runtime (parent) and the container's init (child) talk over a
+// SOCK_SEQPACKET socket pair, one JSON message per packet:
+//
+//	parent (create/run/exec)                   child (init)
+//	  | --- spawn: clone new namespaces ---------> |  (C stage: joins, pid fork;
+//	  | <-- [usermap] [pid] ----------------------  |   see package nsenter)
+//	  |  place pid in its cgroup, set resources     |
+//	  | --- config {initConfig} -----------------> |
+//	  |                                            |  cgroupns/timens, mounts
+//	  | <-- hooks -------------------------------- |  (only if there are hooks)
+//	  |  prestart + createRuntime hooks            |
+//	  | --- ack ---------------------------------> |
+//	  |                                            |  createContainer hooks,
+//	  |                                            |  pivot_root, console, masks
+//	  | <-- ready -------------------------------- |
+//	  |  save state "created"; create exits        |  wait: exec.fifo (create)
+//	  | --- start (run only) --------------------> |   or "start" (run, exec)
+//	  |                                            |  startContainer hooks,
+//	  |                                            |  caps, user, seccomp, execve
+//
+// Any step of the child may answer {"type":"error"} instead; the parent
+// then tears everything down and reports the message as the error.
+type msgType string
+
+const (
+	msgConfig  msgType = "config"
+	msgUsermap msgType = "usermap"
+	msgPid     msgType = "pid"
+	msgHooks   msgType = "hooks"
+	msgAck     msgType = "ack"
+	msgReady   msgType = "ready"
+	msgStart   msgType = "start"
+	msgError   msgType = "error"
+)
+
+type syncMsg struct {
+	Type  msgType     `json:"type"`
+	Pid   int         `json:"pid,omitempty"`
+	Init  *initConfig `json:"init,omitempty"`
+	Error *InitError  `json:"error,omitempty"`
+}
+
+// InitError is an error that happened inside the container's init or exec
+// process, reported back over the sync socket.
+type InitError struct {
+	Msg string `json:"msg"`
+}
+
+func (e *InitError) Error() string { return e.Msg }
+
+// initMode says what the child process is for.
+type initMode string
+
+const (
+	modeCreate initMode = "create" // container init; waits on exec.fifo
+	modeRun    initMode = "run"    // container init; waits for msgStart
+	modeExec   initMode = "exec"   // a process exec'd into a running container
+)
+
+// initConfig is everything the child needs, sent in msgConfig.
+type initConfig struct {
+	Mode    initMode        `json:"mode"`
+	ID      string          `json:"id"`
+	Config  *config.Config  `json:"config"`
+	Process *config.Process `json:"process,omitempty"` // exec: the process to run
+	NoPivot bool            `json:"noPivot,omitempty"`
+	// NoNewKeyring keeps the caller's session keyring.
+	NoNewKeyring bool `json:"noNewKeyring,omitempty"`
+	// ConsoleFd is the fd of the console socket connection, or -1.
+	ConsoleFd int `json:"consoleFd"`
+	// FifoFd is the O_PATH fd of exec.fifo (create mode), or -1.
+	FifoFd int `json:"fifoFd"`
+	// ExtraFds are inherited fds (LISTEN_FDS style) kept open for the
+	// process: 3..3+ExtraFds-1 after the sync fds are closed.
+	ExtraFds int `json:"extraFds,omitempty"`
+	// SyncFd is the fd of the sync socket in the child.
+	SyncFd int `json:"syncFd"`
+	// InitPid is the container init's pid in the runtime's PID namespace
+	// (for the state passed to hooks that init runs).
+	InitPid int `json:"initPid"`
+}
+
+// maxMsg bounds one message; config messages with large seccomp profiles
+// are the biggest.
+const maxMsg = 4 << 20
+
+// syncSocket is one end of the socket pair.
+type syncSocket struct {
+	f *os.File
+}
+
+func newSyncPair() (parent, child *syncSocket, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create sync socket pair: %w", err)
+	}
+	for _, fd := range fds {
+		// As root, raise the buffer so that one packet can hold a large
+		// config; errors are harmless (the default suits most configs).
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, maxMsg)
+	}
+	return &syncSocket{os.NewFile(uintptr(fds[0]), "sync-parent")},
+		&syncSocket{os.NewFile(uintptr(fds[1]), "sync-child")}, nil
+}
+
+func (s *syncSocket) send(m *syncMsg) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if len(b) > maxMsg {
+		return fmt.Errorf("sync message %s is %d bytes, above the %d limit", m.Type, len(b), maxMsg)
+	}
+	if _, err := s.f.Write(b); err != nil {
+		return fmt.Errorf("send %s: %w", m.Type, err)
+	}
+	return nil
+}
+
+// recv reads one message. io.EOF means the other side closed the socket.
+func (s *syncSocket) recv() (*syncMsg, error) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, _, flags, _, err := recvmsg(s.f, buf)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, io.EOF
+		}
+		if flags&unix.MSG_TRUNC != 0 {
+			// Peeked too small a buffer: grow and read again.
+			if len(buf) >= maxMsg {
+				return nil, fmt.Errorf("sync message above %d bytes", maxMsg)
+			}
+			buf = make([]byte, maxMsg)
+			continue
+		}
+		var m syncMsg
+		if err := json.Unmarshal(buf[:n], &m); err != nil {
+			return nil, fmt.Errorf("decode sync message: %w", err)
+		}
+		return &m, nil
+	}
+}
+
+// recvmsg peeks at the next packet to learn whether it fits buf, then
+// reads it. With MSG_PEEK|MSG_TRUNC, n is the packet's full length.
+func recvmsg(f *os.File, buf []byte) (n int, oob int, flags int, from unix.Sockaddr, err error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, 0, 0, nil, err
+	}
+	var opErr error
+	err = rc.Read(func(fd uintptr) bool {
+		var size int
+		size, _, _, _, opErr = unix.Recvmsg(int(fd), nil, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		if opErr == unix.EAGAIN {
+			return false
+		}
+		if opErr != nil {
+			return true
+		}
+		if size > len(buf) {
+			flags = unix.MSG_TRUNC
+			n = size
+			return true
+		}
+		n, oob, flags, from, opErr = unix.Recvmsg(int(fd), buf, nil, 0)
+		return opErr != unix.EAGAIN
+	})
+	if err == nil {
+		err = opErr
+	}
+	if flags&unix.MSG_TRUNC != 0 && n > len(buf) {
+		return n, 0, unix.MSG_TRUNC, nil, err
+	}
+	return n, oob, flags &^ unix.MSG_TRUNC, from, err
+}
+
+// expect reads one message and checks its type; an error message from the
+// child becomes the returned error.
+func (s *syncSocket) expect(want msgType) (*syncMsg, error) {
+	m, err := s.recv()
+	if err != nil {
+		return nil, err
+	}
+	if m.Type == msgError && m.Error != nil {
+		return nil, m.Error
+	}
+	if m.Type != want {
+		return nil, fmt.Errorf("sync: got %q, want %q", m.Type, want)
+	}
+	return m, nil
+}
+
+func (s *syncSocket) Close() error { return s.f.Close() }
+
+// isEOF reports whether err means the peer hung up.
+func isEOF(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE)
+}
