@@ -271,7 +271,7 @@ func writePidFile(path string, pid int) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(abs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+	if err := atomicfile.WriteVolatile(abs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
 		return fmt.Errorf("write pid file %q: %w", path, err)
 	}
 	return nil

@@ -3,7 +3,6 @@ package runtime
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,10 +50,10 @@ type spawnSpec struct {
 // container's init or exec process: the direct child, or its CLONE_PARENT
 // sibling when the C stage forked into a PID namespace.
 type spawned struct {
-	cmd *exec.Cmd
 	Pid int
-	// forked is set when Pid is not cmd's process.
-	forked bool
+	// direct is the process we forked; it differs from Pid when the C
+	// stage forked again.
+	direct int
 }
 
 // spawn starts this binary as a container init/exec process and completes
@@ -65,16 +64,19 @@ func spawn(sp spawnSpec, sock *syncSocket) (*spawned, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := &exec.Cmd{
-		Path:       exe,
-		Args:       []string{"capsa-runtime", "init"},
-		Env:        []string{nsenter.EnvSyncFD + "=" + strconv.Itoa(sp.SyncFd), envInit + "=1"},
-		Stdin:      sp.Stdin,
-		Stdout:     sp.Stdout,
-		Stderr:     sp.Stderr,
-		ExtraFiles: sp.ExtraFiles,
-		SysProcAttr: &syscall.SysProcAttr{
-			// If the runtime dies before init is set up, so does init.
+	env := []string{nsenter.EnvSyncFD + "=" + strconv.Itoa(sp.SyncFd), envInit + "=1"}
+	// syscall.ForkExec rather than os/exec: os.StartProcess first probes
+	// pidfd support by forking a throwaway child, a cost on every start.
+	files := []uintptr{fdOf(sp.Stdin, 0), fdOf(sp.Stdout, 1), fdOf(sp.Stderr, 2)}
+	for _, f := range sp.ExtraFiles {
+		files = append(files, f.Fd())
+	}
+	attr := &syscall.ProcAttr{
+		Env:   env,
+		Files: files,
+		Sys: &syscall.SysProcAttr{
+			// If the runtime dies before init is set up, so does init;
+			// init clears this once it is on its own.
 			Pdeathsig: unix.SIGKILL,
 		},
 	}
@@ -88,21 +90,22 @@ func spawn(sp spawnSpec, sock *syncSocket) (*spawned, error) {
 		for _, j := range sp.Join {
 			lines = append(lines, string(j.Type)+" "+j.Path)
 		}
-		cmd.Env = append(cmd.Env,
+		attr.Env = append(attr.Env,
 			nsenter.EnvJoin+"="+strings.Join(lines, "\n"),
 			nsenter.EnvNew+"="+strconv.FormatUint(uint64(newFlags), 16))
 	} else {
-		cmd.SysProcAttr.Cloneflags = newFlags
+		attr.Sys.Cloneflags = newFlags
 		if newFlags&unix.CLONE_NEWUSER != 0 {
-			cmd.SysProcAttr.UidMappings = sysIDMaps(sp.UIDMappings)
-			cmd.SysProcAttr.GidMappings = sysIDMaps(sp.GIDMappings)
-			cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+			attr.Sys.UidMappings = sysIDMaps(sp.UIDMappings)
+			attr.Sys.GidMappings = sysIDMaps(sp.GIDMappings)
+			attr.Sys.GidMappingsEnableSetgroups = true
 		}
 	}
-	if err := cmd.Start(); err != nil {
+	pid, err := syscall.ForkExec(exe, []string{"capsa-runtime", "init"}, attr)
+	if err != nil {
 		return nil, fmt.Errorf("start init process: %w", err)
 	}
-	s := &spawned{cmd: cmd, Pid: cmd.Process.Pid}
+	s := &spawned{Pid: pid, direct: pid}
 	if !cstage {
 		return s, nil
 	}
@@ -126,7 +129,7 @@ func spawn(sp spawnSpec, sock *syncSocket) (*spawned, error) {
 		switch m.Type {
 		case msgUsermap:
 			needMap = false
-			if err := writeIDMaps(cmd.Process.Pid, sp.UIDMappings, sp.GIDMappings); err != nil {
+			if err := writeIDMaps(s.direct, sp.UIDMappings, sp.GIDMappings); err != nil {
 				s.kill()
 				return nil, err
 			}
@@ -136,9 +139,10 @@ func spawn(sp spawnSpec, sock *syncSocket) (*spawned, error) {
 			}
 		case msgPid:
 			needPid = false
-			s.Pid, s.forked = m.Pid, true
+			s.Pid = m.Pid
 			// The intermediate process exits once it has reported.
-			_ = cmd.Wait()
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(s.direct, &ws, 0, nil)
 		case msgError:
 			s.kill()
 			return nil, m.Error
@@ -151,14 +155,20 @@ func spawn(sp spawnSpec, sock *syncSocket) (*spawned, error) {
 }
 
 func (s *spawned) kill() {
-	if s.forked {
-		_ = unix.Kill(s.Pid, unix.SIGKILL)
-		var ws unix.WaitStatus
-		_, _ = unix.Wait4(s.Pid, &ws, 0, nil)
-		return
+	var ws unix.WaitStatus
+	for _, pid := range []int{s.Pid, s.direct} {
+		if unix.Kill(pid, unix.SIGKILL) == nil {
+			_, _ = unix.Wait4(pid, &ws, 0, nil)
+		}
 	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+}
+
+// fdOf returns f's descriptor, or def when f is nil (inherit ours).
+func fdOf(f *os.File, def uintptr) uintptr {
+	if f == nil {
+		return def
+	}
+	return f.Fd()
 }
 
 // wait waits for the spawned process to exit and returns its wait status.
@@ -171,10 +181,6 @@ func (s *spawned) wait() (unix.WaitStatus, error) {
 		}
 		if err != nil {
 			return ws, fmt.Errorf("wait for pid %d: %w", s.Pid, err)
-		}
-		if !s.forked {
-			// Let os/exec know, so it does not wait again.
-			s.cmd.Process.Release()
 		}
 		return ws, nil
 	}

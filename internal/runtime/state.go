@@ -112,7 +112,7 @@ func (c *Container) saveState() error {
 	if err != nil {
 		return fmt.Errorf("container %q: encode state: %w", c.id, err)
 	}
-	if err := atomicfile.Write(filepath.Join(c.dir, stateName), b, 0o600); err != nil {
+	if err := atomicfile.WriteVolatile(filepath.Join(c.dir, stateName), b, 0o600); err != nil {
 		return fmt.Errorf("container %q: save state: %w", c.id, err)
 	}
 	return nil
