@@ -208,13 +208,18 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 	if err := parentSock.send(&syncMsg{Type: msgConfig, Init: ic}); err != nil {
 		return nil, nil, fmt.Errorf("container %q: %w", o.ID, proc.exitReason(err))
 	}
-	if err := c.awaitInit(ctx, parentSock, proc); err != nil {
+	done := msgReady
+	if mode == modeRun {
+		done = msgExec
+	}
+	if err := c.awaitInit(ctx, parentSock, proc, done); err != nil {
 		return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
 	}
-
-	c.state.Status = Created
-	if err := c.saveState(); err != nil {
-		return nil, nil, err
+	if mode == modeCreate {
+		c.state.Status = Created
+		if err := c.saveState(); err != nil {
+			return nil, nil, err
+		}
 	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, proc.Pid); err != nil {
@@ -225,9 +230,10 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 	return c, &initProcess{sp: proc, sock: parentSock}, nil
 }
 
-// awaitInit serves the init process until it reports ready: it runs the
-// hooks that belong to the runtime's namespace when init asks.
-func (c *Container) awaitInit(ctx context.Context, sock *syncSocket, proc *spawned) error {
+// awaitInit serves the init process until it sends done (ready, or exec in
+// run mode): it runs the hooks that belong to the runtime's namespace when
+// init asks.
+func (c *Container) awaitInit(ctx context.Context, sock *syncSocket, proc *spawned, done msgType) error {
 	for {
 		m, err := sock.recv()
 		if err != nil {
@@ -243,7 +249,7 @@ func (c *Container) awaitInit(ctx context.Context, sock *syncSocket, proc *spawn
 			if err := sock.send(&syncMsg{Type: msgAck}); err != nil {
 				return proc.exitReason(err)
 			}
-		case msgReady:
+		case done:
 			return nil
 		case msgError:
 			return m.Error

@@ -121,10 +121,9 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (int, error) {
 		sp.kill()
 		return -1, fmt.Errorf("exec in container %q: %w", c.id, sp.exitReason(err))
 	}
-	// EOF: the process exec'd (the socket is close-on-exec).
-	if msg, err := parentSock.recv(); err == nil && msg.Type == msgError {
-		_, _ = sp.wait()
-		return -1, fmt.Errorf("exec in container %q: %w", c.id, msg.Error)
+	if err := parentSock.awaitExec(sp, false); err != nil {
+		sp.kill()
+		return -1, fmt.Errorf("exec in container %q: %w", c.id, err)
 	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, sp.Pid); err != nil {
@@ -187,6 +186,7 @@ func execProcessInit(sock *syncSocket, ic *initConfig) error {
 	if err != nil {
 		return err
 	}
+	pr.sock = sock
 	return pr.exec()
 }
 

@@ -44,8 +44,8 @@ func Init() {
 	}
 	sock := &syncSocket{f: os.NewFile(uintptr(fd), "sync")}
 	err = runInit(sock)
-	// Past the point of no return nobody reads the socket any more: also
-	// say it on stderr, which is the container's.
+	// After start of a created container nobody reads the socket: say it
+	// on stderr, which is the container's.
 	if serr := sock.send(&syncMsg{Type: msgError, Error: &InitError{Msg: err.Error()}}); serr != nil {
 		fmt.Fprintf(os.Stderr, "capsa-runtime init: %v\n", err)
 	}
@@ -163,11 +163,18 @@ func containerInit(sock *syncSocket, ic *initConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := sock.send(&syncMsg{Type: msgReady}); err != nil {
-		return err
-	}
-	if err := awaitStart(sock, ic); err != nil {
-		return err
+	if ic.Mode == modeCreate {
+		if err := sock.send(&syncMsg{Type: msgReady}); err != nil {
+			return err
+		}
+		if err := awaitStart(ic); err != nil {
+			return err
+		}
+		// The creating runtime is gone: errors from here on go to the
+		// container's stderr.
+		sock.Close()
+	} else {
+		pr.sock = sock
 	}
 	if len(cfg.Hooks.StartContainer) > 0 {
 		if err := runHooks(context.Background(), "startContainer", cfg.Hooks.StartContainer, ic.hookState("running")); err != nil {
@@ -177,14 +184,9 @@ func containerInit(sock *syncSocket, ic *initConfig) error {
 	return pr.exec()
 }
 
-// awaitStart blocks until the container is started: in create mode by
-// writing to exec.fifo (which blocks until start opens it for reading), in
-// run mode by the runtime's start message.
-func awaitStart(sock *syncSocket, ic *initConfig) error {
-	if ic.FifoFd < 0 {
-		_, err := sock.expect(msgStart)
-		return err
-	}
+// awaitStart blocks until the container is started, by writing to
+// exec.fifo: the open blocks until start opens the fifo for reading.
+func awaitStart(ic *initConfig) error {
 	// Reopen the O_PATH fd through procfs: the fifo's directory is not
 	// visible from inside the container's root.
 	f, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(ic.FifoFd), os.O_WRONLY|unix.O_CLOEXEC, 0)
@@ -196,8 +198,6 @@ func awaitStart(sock *syncSocket, ic *initConfig) error {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
 	unix.Close(ic.FifoFd)
-	// The creating runtime is gone: errors from here on go to stderr.
-	sock.Close()
 	return nil
 }
 

@@ -26,6 +26,8 @@ type preparedProcess struct {
 	env     []string
 	filter  *seccomp.Filter
 	keepFds int // fds 3..3+keepFds-1 stay open across exec
+	// sock, if set, is told "exec" just before execve (run and exec).
+	sock *syncSocket
 }
 
 // defaultPath is used to find the process when its env has no PATH.
@@ -149,6 +151,9 @@ func (p *preparedProcess) exec() error {
 				return fmt.Errorf("load seccomp filter: %w", err)
 			}
 		}
+	}
+	if p.sock != nil {
+		_ = p.sock.send(&syncMsg{Type: msgExec})
 	}
 	err := unix.Exec(p.path, proc.Args, p.env)
 	return fmt.Errorf("exec %q: %w", proc.Args[0], err)

@@ -29,6 +29,12 @@ func (r *Runtime) Run(ctx context.Context, o CreateOpts, detach bool) (int, erro
 		defer consoleOurs.Close()
 		defer consoleConn.Close()
 	}
+	// Forward signals from before the process runs, so none is lost.
+	sigs := make(chan os.Signal, 64)
+	if !detach {
+		signal.Notify(sigs)
+		defer signal.Stop(sigs)
+	}
 	c, p, err := r.create(ctx, o, modeRun, consoleConn)
 	if err != nil {
 		return -1, err
@@ -46,22 +52,9 @@ func (r *Runtime) Run(ctx context.Context, o CreateOpts, detach bool) (int, erro
 		}
 		defer console.Close()
 	}
-	// Forward signals from now on, so none is lost between start and wait.
-	sigs := make(chan os.Signal, 64)
-	if !detach {
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
-	}
-	if err := p.sock.send(&syncMsg{Type: msgStart}); err != nil {
+	if err := p.sock.awaitExec(p.sp, true); err != nil {
 		_ = c.destroy(ctx)
-		return -1, fmt.Errorf("container %q: %w", c.id, p.sp.exitReason(err))
-	}
-	// The socket closes on init's successful exec (close-on-exec), or
-	// carries the error that stopped it.
-	if m, err := p.sock.recv(); err == nil && m.Type == msgError {
-		_, _ = p.sp.wait()
-		_ = c.destroy(ctx)
-		return -1, fmt.Errorf("container %q: %w", c.id, m.Error)
+		return -1, fmt.Errorf("container %q: %w", c.id, err)
 	}
 	c.state.Status = Running
 	if err := c.saveState(); err != nil {

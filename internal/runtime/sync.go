@@ -26,14 +26,18 @@ import (
 //	  | --- ack ---------------------------------> |
 //	  |                                            |  createContainer hooks,
 //	  |                                            |  pivot_root, console, masks
-//	  | <-- ready -------------------------------- |
-//	  |  save state "created"; create exits        |  wait: exec.fifo (create)
-//	  | --- start (run only) --------------------> |   or "start" (run, exec)
-//	  |                                            |  startContainer hooks,
-//	  |                                            |  caps, user, seccomp, execve
+//	  | <-- ready (create only) ------------------ |
+//	  |  save state "created"; create exits        |  wait on exec.fifo
+//	                     ... start opens exec.fifo |
+//	                                               |  startContainer hooks,
+//	  | <-- exec (run and exec only) ------------- |  caps, user, seccomp
+//	  | <-- EOF: close-on-exec, execve succeeded - |  execve
 //
 // Any step of the child may answer {"type":"error"} instead; the parent
-// then tears everything down and reports the message as the error.
+// then tears everything down and reports the message as the error. run
+// skips the ready/start handshake: nothing happens between the two that
+// the init must wait for, and the round trip is a measurable part of a
+// container start.
 type msgType string
 
 const (
@@ -43,7 +47,7 @@ const (
 	msgHooks   msgType = "hooks"
 	msgAck     msgType = "ack"
 	msgReady   msgType = "ready"
-	msgStart   msgType = "start"
+	msgExec    msgType = "exec"
 	msgError   msgType = "error"
 )
 
@@ -67,7 +71,7 @@ type initMode string
 
 const (
 	modeCreate initMode = "create" // container init; waits on exec.fifo
-	modeRun    initMode = "run"    // container init; waits for msgStart
+	modeRun    initMode = "run"    // container init; execs as soon as it is set up
 	modeExec   initMode = "exec"   // a process exec'd into a running container
 )
 
@@ -209,6 +213,30 @@ func (s *syncSocket) expect(want msgType) (*syncMsg, error) {
 }
 
 func (s *syncSocket) Close() error { return s.f.Close() }
+
+// awaitExec waits for the child's exec message and then for the socket to
+// close, which it does when execve succeeds (the socket is close-on-exec).
+// An error message in between is the reason execve failed.
+// execing says the exec message was already read.
+func (s *syncSocket) awaitExec(sp *spawned, execing bool) error {
+	for {
+		m, err := s.recv()
+		if err != nil {
+			if isEOF(err) && execing {
+				return nil
+			}
+			return sp.exitReason(err)
+		}
+		switch m.Type {
+		case msgExec:
+			execing = true
+		case msgError:
+			return m.Error
+		default:
+			return fmt.Errorf("sync: unexpected %q from init", m.Type)
+		}
+	}
+}
 
 // isEOF reports whether err means the peer hung up.
 func isEOF(err error) bool {
