@@ -118,7 +118,7 @@ func containerInit(sock *syncSocket, ic *initConfig) error {
 		}
 	}
 	if len(cfg.Hooks.CreateContainer) > 0 {
-		if err := runHooks(context.Background(), "createContainer", cfg.Hooks.CreateContainer, ic.hookState("created")); err != nil {
+		if err := runHooks(context.Background(), "createContainer", cfg.Hooks.CreateContainer, ic.hookState("creating")); err != nil {
 			return err
 		}
 	}
@@ -177,7 +177,7 @@ func containerInit(sock *syncSocket, ic *initConfig) error {
 		pr.sock = sock
 	}
 	if len(cfg.Hooks.StartContainer) > 0 {
-		if err := runHooks(context.Background(), "startContainer", cfg.Hooks.StartContainer, ic.hookState("running")); err != nil {
+		if err := runHooks(context.Background(), "startContainer", cfg.Hooks.StartContainer, ic.hookState("created")); err != nil {
 			return err
 		}
 	}
@@ -201,14 +201,15 @@ func awaitStart(ic *initConfig) error {
 	return nil
 }
 
-// hookState is the state passed to hooks run by init. Pid is init's pid in
-// the runtime's PID namespace, sent by the runtime.
+// hookState is the state passed to the hooks init runs. These run in the
+// container's namespaces, so pid is the container's view of init, as the
+// spec asks.
 func (ic *initConfig) hookState(status string) stateForHooks {
 	return stateForHooks{
 		Version:     ic.Config.OCIVersion,
 		ID:          ic.ID,
 		Status:      status,
-		Pid:         ic.InitPid,
+		Pid:         os.Getpid(),
 		Bundle:      ic.Config.Bundle,
 		Annotations: ic.Config.Annotations,
 	}
