@@ -14,6 +14,11 @@ BINDIR    := bin
 # capsa-runtime carries a small C stage (internal/nsenter) that runs before the
 # Go runtime starts, so it is built with cgo and linked statically: no dynamic
 # loader on the container start path, and no libc needed inside a rootfs.
+# It links musl rather than glibc: glibc's static start-up probes the CPU
+# with dozens of cpuid instructions, each a VM exit on virtual machines
+# (measured here: 6 us each, 0.5 ms per start of the binary, which starts
+# twice per container). Without musl-gcc it falls back to gcc.
+RUNTIME_CC      ?= $(shell command -v musl-gcc >/dev/null 2>&1 && echo musl-gcc || echo gcc)
 RUNTIME_TAGS    := osusergo netgo
 RUNTIME_LDFLAGS := -s -w -X github.com/capsa-dev/capsa/internal/version.Version=$(VERSION) \
                    -X github.com/capsa-dev/capsa/internal/version.Commit=$(COMMIT) \
@@ -28,7 +33,7 @@ all: build
 build: $(BINDIR)/capsa-runtime
 
 $(BINDIR)/capsa-runtime: $(GOFILES) go.mod go.sum
-	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(RUNTIME_TAGS)' -ldflags '$(RUNTIME_LDFLAGS)' -o $@ ./cmd/capsa-runtime
+	CC=$(RUNTIME_CC) CGO_ENABLED=1 $(GO) build -trimpath -tags '$(RUNTIME_TAGS)' -ldflags '$(RUNTIME_LDFLAGS)' -o $@ ./cmd/capsa-runtime
 
 install-deps:
 	./scripts/install-deps.sh

@@ -10,6 +10,7 @@ fi
 
 packages=(
 	gcc libc6-dev    # cgo C stage of capsa-runtime, linked statically
+	musl-tools       # ... against musl: a faster static start than glibc
 	busybox-static   # offline rootfs for tests and the README example
 	runc crun        # peers: conformance and benchmark comparisons
 	iproute2         # network namespace checks in tests
