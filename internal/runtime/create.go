@@ -125,6 +125,7 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 		return nil, nil, err
 	}
 	defer childSock.Close()
+	parentSock.onSeccomp = func(fd int) error { return c.forwardSeccomp(fd, c.state.InitPid, "creating") }
 	cu.Add(func() { parentSock.Close() })
 
 	// Child fds: 3.. the preserved ones, then the sync socket, the console
@@ -248,6 +249,10 @@ func (c *Container) awaitInit(ctx context.Context, sock *syncSocket, proc *spawn
 			}
 			if err := sock.send(&syncMsg{Type: msgAck}); err != nil {
 				return proc.exitReason(err)
+			}
+		case msgSeccomp:
+			if err := sock.handleSeccomp(m); err != nil {
+				return err
 			}
 		case done:
 			return nil

@@ -97,7 +97,9 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (int, error) {
 		ic.ConsoleFd = 3 + len(extra)
 		extra = append(extra, conn)
 	}
-	sp, err := spawn(spawnSpec{Join: joins, ExtraFiles: extra, SyncFd: ic.SyncFd,
+	var sp *spawned
+	parentSock.onSeccomp = func(fd int) error { return c.forwardSeccomp(fd, sp.Pid, string(Running)) }
+	sp, err = spawn(spawnSpec{Join: joins, ExtraFiles: extra, SyncFd: ic.SyncFd,
 		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr}, parentSock)
 	childSock.Close()
 	if err != nil {
@@ -182,7 +184,7 @@ func execProcessInit(sock *syncSocket, ic *initConfig) error {
 			return err
 		}
 	}
-	pr, err := prepareProcess(proc, ic.Config, ic)
+	pr, err := prepareProcess(proc, ic.Config, ic, sock)
 	if err != nil {
 		return err
 	}

@@ -159,7 +159,7 @@ func containerInit(sock *syncSocket, ic *initConfig) error {
 			return fmt.Errorf("linux.personality: %w", e)
 		}
 	}
-	pr, err := prepareProcess(proc, cfg, ic)
+	pr, err := prepareProcess(proc, cfg, ic, sock)
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // prepareProcess resolves the executable and environment inside the
 // container's root and applies the per-process settings that need
 // privilege (rlimits, OOM score, I/O priority, scheduler).
-func prepareProcess(proc *config.Process, cfg *config.Config, ic *initConfig) (*preparedProcess, error) {
+func prepareProcess(proc *config.Process, cfg *config.Config, ic *initConfig, sock *syncSocket) (*preparedProcess, error) {
 	p := &preparedProcess{proc: proc, keepFds: ic.ExtraFds}
 	p.env = append([]string(nil), proc.Env...)
 	if envGet(p.env, "HOME") == "" {
@@ -80,12 +80,42 @@ func prepareProcess(proc *config.Process, cfg *config.Config, ic *initConfig) (*
 		if err != nil {
 			return nil, err
 		}
-		if f.UsesNotify() {
-			return nil, errors.New("linux.seccomp: SCMP_ACT_NOTIFY is not supported yet")
-		}
 		p.filter = f
+		if f.UsesNotify() {
+			if err := p.loadNotifyFilter(cfg, sock); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return p, nil
+}
+
+// loadNotifyFilter loads a filter with SCMP_ACT_NOTIFY rules now, while the
+// runtime still listens, and hands the listener fd to it for the agent at
+// linux.seccomp.listenerPath. From here on the init's own syscalls pass the
+// filter too; the runtime has sent the fd before init goes on.
+func (p *preparedProcess) loadNotifyFilter(cfg *config.Config, sock *syncSocket) error {
+	if cfg.Seccomp.ListenerPath == "" {
+		return errors.New("linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")
+	}
+	if p.proc.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("process.noNewPrivileges: %w", err)
+		}
+	}
+	fd, err := p.filter.Load()
+	if err != nil {
+		return fmt.Errorf("load seccomp filter: %w", err)
+	}
+	p.filter = nil
+	defer unix.Close(fd)
+	if err := sock.sendFd(&syncMsg{Type: msgSeccomp}, fd); err != nil {
+		return err
+	}
+	if _, err := sock.expect(msgAck); err != nil {
+		return fmt.Errorf("seccomp listener: %w", err)
+	}
+	return nil
 }
 
 // exec finishes the process's setup and execs it; it returns only on error.

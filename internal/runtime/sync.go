@@ -48,10 +48,13 @@ const (
 	msgAck     msgType = "ack"
 	msgReady   msgType = "ready"
 	msgExec    msgType = "exec"
+	msgSeccomp msgType = "seccomp" // carries the seccomp listener fd
 	msgError   msgType = "error"
 )
 
 type syncMsg struct {
+	// fd is a file descriptor passed with the message (SCM_RIGHTS), or -1.
+	fd    int
 	Type  msgType     `json:"type"`
 	Pid   int         `json:"pid,omitempty"`
 	Init  *initConfig `json:"init,omitempty"`
@@ -105,6 +108,9 @@ const maxMsg = 4 << 20
 // syncSocket is one end of the socket pair.
 type syncSocket struct {
 	f *os.File
+	// onSeccomp forwards a seccomp listener fd received from the child
+	// (parent side only).
+	onSeccomp func(fd int) error
 }
 
 func newSyncPair() (parent, child *syncSocket, err error) {
@@ -117,11 +123,16 @@ func newSyncPair() (parent, child *syncSocket, err error) {
 		// config; errors are harmless (the default suits most configs).
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, maxMsg)
 	}
-	return &syncSocket{os.NewFile(uintptr(fds[0]), "sync-parent")},
-		&syncSocket{os.NewFile(uintptr(fds[1]), "sync-child")}, nil
+	return &syncSocket{f: os.NewFile(uintptr(fds[0]), "sync-parent")},
+		&syncSocket{f: os.NewFile(uintptr(fds[1]), "sync-child")}, nil
 }
 
 func (s *syncSocket) send(m *syncMsg) error {
+	return s.sendFd(m, -1)
+}
+
+// sendFd sends m with fd attached (SCM_RIGHTS) unless fd is -1.
+func (s *syncSocket) sendFd(m *syncMsg, fd int) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -129,7 +140,12 @@ func (s *syncSocket) send(m *syncMsg) error {
 	if len(b) > maxMsg {
 		return fmt.Errorf("sync message %s is %d bytes, above the %d limit", m.Type, len(b), maxMsg)
 	}
-	if _, err := s.f.Write(b); err != nil {
+	if fd < 0 {
+		_, err = s.f.Write(b)
+	} else {
+		err = unix.Sendmsg(int(s.f.Fd()), b, unix.UnixRights(fd), nil, 0)
+	}
+	if err != nil {
 		return fmt.Errorf("send %s: %w", m.Type, err)
 	}
 	return nil
@@ -138,8 +154,9 @@ func (s *syncSocket) send(m *syncMsg) error {
 // recv reads one message. io.EOF means the other side closed the socket.
 func (s *syncSocket) recv() (*syncMsg, error) {
 	buf := make([]byte, 64<<10)
+	oob := make([]byte, unix.CmsgSpace(4))
 	for {
-		n, _, flags, _, err := recvmsg(s.f, buf)
+		n, oobn, flags, err := recvmsg(s.f, buf, oob)
 		if err != nil {
 			return nil, err
 		}
@@ -154,7 +171,15 @@ func (s *syncSocket) recv() (*syncMsg, error) {
 			buf = make([]byte, maxMsg)
 			continue
 		}
-		var m syncMsg
+		m := syncMsg{fd: -1}
+		if oobn > 0 {
+			if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(cms) == 1 {
+				if fds, err := unix.ParseUnixRights(&cms[0]); err == nil && len(fds) == 1 {
+					unix.CloseOnExec(fds[0])
+					m.fd = fds[0]
+				}
+			}
+		}
 		if err := json.Unmarshal(buf[:n], &m); err != nil {
 			return nil, fmt.Errorf("decode sync message: %w", err)
 		}
@@ -164,10 +189,10 @@ func (s *syncSocket) recv() (*syncMsg, error) {
 
 // recvmsg peeks at the next packet to learn whether it fits buf, then
 // reads it. With MSG_PEEK|MSG_TRUNC, n is the packet's full length.
-func recvmsg(f *os.File, buf []byte) (n int, oob int, flags int, from unix.Sockaddr, err error) {
+func recvmsg(f *os.File, buf, oobBuf []byte) (n int, oob int, flags int, err error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return 0, 0, 0, nil, err
+		return 0, 0, 0, err
 	}
 	var opErr error
 	err = rc.Read(func(fd uintptr) bool {
@@ -184,16 +209,16 @@ func recvmsg(f *os.File, buf []byte) (n int, oob int, flags int, from unix.Socka
 			n = size
 			return true
 		}
-		n, oob, flags, from, opErr = unix.Recvmsg(int(fd), buf, nil, 0)
+		n, oob, flags, _, opErr = unix.Recvmsg(int(fd), buf, oobBuf, unix.MSG_CMSG_CLOEXEC)
 		return opErr != unix.EAGAIN
 	})
 	if err == nil {
 		err = opErr
 	}
 	if flags&unix.MSG_TRUNC != 0 && n > len(buf) {
-		return n, 0, unix.MSG_TRUNC, nil, err
+		return n, 0, unix.MSG_TRUNC, err
 	}
-	return n, oob, flags &^ unix.MSG_TRUNC, from, err
+	return n, oob, flags &^ unix.MSG_TRUNC, err
 }
 
 // expect reads one message and checks its type; an error message from the
@@ -230,12 +255,33 @@ func (s *syncSocket) awaitExec(sp *spawned, execing bool) error {
 		switch m.Type {
 		case msgExec:
 			execing = true
+		case msgSeccomp:
+			if err := s.handleSeccomp(m); err != nil {
+				return err
+			}
 		case msgError:
 			return m.Error
 		default:
 			return fmt.Errorf("sync: unexpected %q from init", m.Type)
 		}
 	}
+}
+
+// handleSeccomp forwards the listener fd of a msgSeccomp and acknowledges
+// it; the child waits, so that no filtered syscall blocks before an agent
+// has the fd.
+func (s *syncSocket) handleSeccomp(m *syncMsg) error {
+	if m.fd < 0 {
+		return fmt.Errorf("sync: seccomp message without a file descriptor")
+	}
+	defer unix.Close(m.fd)
+	if s.onSeccomp == nil {
+		return fmt.Errorf("sync: unexpected seccomp listener")
+	}
+	if err := s.onSeccomp(m.fd); err != nil {
+		return err
+	}
+	return s.send(&syncMsg{Type: msgAck})
 }
 
 // isEOF reports whether err means the peer hung up.
