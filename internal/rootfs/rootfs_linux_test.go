@@ -87,6 +87,11 @@ func childMain(s string) {
 	} else {
 		f["dev/null"] = err.Error()
 	}
+	for _, p := range []string{"/idm/own1000", "/idm/own0"} {
+		if err := unix.Stat(p, &st); err == nil {
+			f[p] = fmt.Sprintf("%d:%d", st.Uid, st.Gid)
+		}
+	}
 	f["dev/ptmx"], _ = os.Readlink("/dev/ptmx")
 	f["dev/fd"], _ = os.Readlink("/dev/fd")
 	if out, err := exec.Command("/bin/sh", "-c", "echo hello from busybox").CombinedOutput(); err == nil {
@@ -175,7 +180,7 @@ func needRoot(t *testing.T) {
 
 // runChild runs the scenario in a child in new namespaces and checks that
 // the host's mount table did not change in any place the test touches.
-func runChild(t *testing.T, sc scenario, extraClone uintptr, touched ...string) report {
+func runChild(t *testing.T, sc scenario, attr func(*syscall.SysProcAttr), touched ...string) report {
 	t.Helper()
 	b, err := json.Marshal(sc)
 	if err != nil {
@@ -187,8 +192,11 @@ func runChild(t *testing.T, sc scenario, extraClone uintptr, touched ...string) 
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | extraClone,
+		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
 		Pdeathsig:  syscall.SIGKILL,
+	}
+	if attr != nil {
+		attr(cmd.SysProcAttr)
 	}
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("child: %v\nstderr: %s\nstdout: %s", err, stderr.String(), stdout.String())
@@ -272,7 +280,7 @@ func TestRealContainerRoot(t *testing.T) {
 				MaskedPaths:   []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware", "/proc/does-not-exist"},
 				ReadonlyPaths: []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/bus"},
 			}
-			rep := runChild(t, scenario{Config: c, Opt: Options{NoPivot: noPivot}}, 0, data, marker)
+			rep := runChild(t, scenario{Config: c, Opt: Options{NoPivot: noPivot}}, nil, data, marker)
 			if rep.Err != "" {
 				t.Fatalf("%s: %s", rep.Stage, rep.Err)
 			}
@@ -337,7 +345,7 @@ func TestRealMaskRefusesSymlinkedDevNull(t *testing.T) {
 		}
 	}
 	c := config.Config{Rootfs: r, Mounts: ms, MaskedPaths: []string{"/proc/keys"}}
-	rep := runChild(t, scenario{Config: c}, 0, secret)
+	rep := runChild(t, scenario{Config: c}, nil, secret)
 	if rep.Stage != "finalize" || !strings.Contains(rep.Err, "/dev/null in the container is a symlink") {
 		t.Fatalf("got stage %q error %q, want masking refused in finalize", rep.Stage, rep.Err)
 	}
@@ -352,8 +360,96 @@ func TestRealBindErrors(t *testing.T) {
 	r := busyboxRootfs(t)
 	c := config.Config{Rootfs: r, Mounts: append(runcLikeMounts()[:2],
 		config.Mount{Source: "/nonexistent-capsa-source", Destination: "/x", Type: "bind", Flags: unix.MS_BIND})}
-	rep := runChild(t, scenario{Config: c}, 0)
+	rep := runChild(t, scenario{Config: c}, nil)
 	if want := `mounts[2]: bind source "/nonexistent-capsa-source" does not exist`; rep.Stage != "prepare" || rep.Err != want {
 		t.Errorf("got %s: %q, want prepare: %q", rep.Stage, rep.Err, want)
+	}
+}
+
+// TestRealUserNS runs the setup in a new user namespace (mapped 0-65535 to
+// the host's 0-65535) that has the host's network namespace: device nodes
+// must be binds of the host's, sysfs falls back to a bind of /sys, and
+// remounts keep the flags the kernel locked.
+func TestRealUserNS(t *testing.T) {
+	needRoot(t)
+	r := busyboxRootfs(t)
+	data := t.TempDir()
+	c := config.Config{
+		Rootfs:        r,
+		RootReadonly:  true,
+		Namespaces:    []config.Namespace{{Type: config.NSUser}, {Type: config.NSMount}, {Type: config.NSPID}},
+		Mounts:        append(runcLikeMounts(), config.Mount{Source: data, Destination: "/data", Type: "bind", Flags: unix.MS_BIND | unix.MS_RDONLY}),
+		MaskedPaths:   []string{"/proc/keys", "/sys/firmware"},
+		ReadonlyPaths: []string{"/proc/sys"},
+	}
+	rep := runChild(t, scenario{Config: c}, func(a *syscall.SysProcAttr) {
+		a.Cloneflags |= syscall.CLONE_NEWUSER
+		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
+		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
+	}, data)
+	if rep.Err != "" {
+		t.Fatalf("%s: %s", rep.Stage, rep.Err)
+	}
+	for k, w := range map[string]string{
+		"keys":     "empty",
+		"firmware": "",
+		"proc/sys": "read-only file system",
+		"data":     "read-only file system",
+		"root":     "read-only file system",
+		"dev/null": "020000 1:3",
+		"dev/ptmx": "pts/ptmx",
+		"busybox":  "hello from busybox",
+	} {
+		if g := rep.Facts[k]; g != w {
+			t.Errorf("%s: got %q, want %q", k, g, w)
+		}
+	}
+	found := map[string]mountInfo{}
+	for _, m := range parseMountInfo([]byte(rep.Mountinfo)) {
+		found[m.Mountpoint] = m
+	}
+	if m := found["/dev/null"]; m.FSType != "devtmpfs" || m.Root != "/null" {
+		t.Errorf("/dev/null: %+v, want a bind of the host's devtmpfs node", m)
+	}
+	if m := found["/sys"]; m.FSType != "sysfs" {
+		t.Errorf("/sys: %+v, want the host's sysfs bound", m)
+	}
+	if t.Failed() {
+		t.Logf("container mountinfo:\n%s", rep.Mountinfo)
+	}
+}
+
+// TestRealIDMappedBind binds a directory with an id mapping (container
+// 0-999 = host 1000-1999), as for a container whose root is host uid 1000:
+// what uid 0 owns on disk shows as 1000 through the mount, and uid 1000
+// (container id 1000, outside the mapping) as the overflow id.
+func TestRealIDMappedBind(t *testing.T) {
+	needRoot(t)
+	r := busyboxRootfs(t)
+	src := t.TempDir()
+	for name, id := range map[string]int{"own1000": 1000, "own0": 0} {
+		p := filepath.Join(src, name)
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, id, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := []config.IDMap{{ContainerID: 0, HostID: 1000, Size: 1000}}
+	c := config.Config{Rootfs: r, Mounts: append(runcLikeMounts()[:2],
+		config.Mount{Source: src, Destination: "/idm", Type: "bind", Flags: unix.MS_BIND | unix.MS_RDONLY,
+			IDMapped: true, UIDMappings: m, GIDMappings: m})}
+	rep := runChild(t, scenario{Config: c}, nil, src)
+	if rep.Err != "" {
+		t.Fatalf("%s: %s", rep.Stage, rep.Err)
+	}
+	for k, w := range map[string]string{"/idm/own0": "1000:1000", "/idm/own1000": "65534:65534"} {
+		if g := rep.Facts[k]; g != w {
+			t.Errorf("%s: got %q, want %q", k, g, w)
+		}
+	}
+	if !strings.Contains(rep.Mountinfo, " /idm ro,") || !strings.Contains(rep.Mountinfo, "idmapped") {
+		t.Errorf("no read-only idmapped mount on /idm:\n%s", rep.Mountinfo)
 	}
 }

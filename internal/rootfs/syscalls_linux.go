@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -78,43 +80,80 @@ func (realSys) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) 
 // it. A Go process cannot unshare a user namespace of its own (it is
 // multithreaded), so a helper child is started in a new one: with Ptrace
 // set it stops on its execve before running a single instruction of the
-// program, which is all we need to open /proc/PID/ns/user; then it is
-// killed. The namespace lives on through the fd.
+// program, which is all we need; then it is killed. The namespace lives on
+// through the fd.
+//
+// The mappings are written here, not by ForkExec: the init is in a new PID
+// namespace while /proc is still the host's, so the pid ForkExec knows
+// names another process there. The helper's pid as /proc sees it is read
+// from the fdinfo of a pidfd, which the kernel translates into the PID
+// namespace of the procfs instance.
 func (realSys) UsernsFd(uids, gids []config.IDMap) (int, error) {
 	// ptrace ties the tracee to the tracing thread, which must also be
 	// the one that waits for it.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	conv := func(ms []config.IDMap) []syscall.SysProcIDMap {
-		out := make([]syscall.SysProcIDMap, len(ms))
-		for i, m := range ms {
-			out[i] = syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)}
-		}
-		return out
-	}
+	pidfd := -1
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{"capsa-idmap-userns"}, &syscall.ProcAttr{
 		Env: []string{},
 		Sys: &syscall.SysProcAttr{
-			Cloneflags:  unix.CLONE_NEWUSER,
-			UidMappings: conv(uids),
-			GidMappings: conv(gids),
-			Ptrace:      true,
-			Pdeathsig:   syscall.SIGKILL,
+			Cloneflags: unix.CLONE_NEWUSER,
+			Ptrace:     true,
+			Pdeathsig:  syscall.SIGKILL,
+			PidFD:      &pidfd,
 		},
 	})
 	if err != nil {
 		return -1, fmt.Errorf("start a helper in a new user namespace: %w", err)
 	}
-	fd, oerr := unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	_ = unix.Kill(pid, unix.SIGKILL)
-	var ws unix.WaitStatus
-	for {
-		if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != unix.EINTR {
-			break
+	defer func() {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		for {
+			if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != unix.EINTR {
+				break
+			}
+		}
+		unix.Close(pidfd)
+	}()
+	procPid, err := pidInProc(pidfd)
+	if err != nil {
+		return -1, err
+	}
+	for _, f := range []struct {
+		name string
+		ms   []config.IDMap
+	}{{"uid_map", uids}, {"gid_map", gids}} {
+		var b strings.Builder
+		for _, m := range f.ms {
+			fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+		}
+		p := fmt.Sprintf("/proc/%d/%s", procPid, f.name)
+		if err := os.WriteFile(p, []byte(b.String()), 0); err != nil {
+			return -1, fmt.Errorf("write the helper's %s: %w", f.name, err)
 		}
 	}
-	if oerr != nil {
-		return -1, fmt.Errorf("open the helper's user namespace: %w", oerr)
+	fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", procPid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open the helper's user namespace: %w", err)
 	}
 	return fd, nil
+}
+
+// pidInProc returns the pid of the process behind pidfd as /proc names it.
+func pidInProc(pidfd int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", pidfd))
+	if err != nil {
+		return -1, fmt.Errorf("read pidfd fdinfo: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pid:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n <= 0 {
+				return -1, fmt.Errorf("the helper is not visible in /proc (pid %q)", strings.TrimSpace(v))
+			}
+			return n, nil
+		}
+	}
+	return -1, fmt.Errorf("no Pid in pidfd fdinfo")
 }
