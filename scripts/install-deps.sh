@@ -1,6 +1,6 @@
-
-
-
+#!/usr/bin/env bash
+# install-deps: the Debian packages capsa needs to build, test and benchmark.
+# Idempotent: installs only what is missing. Run as root.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then

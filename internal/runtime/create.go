@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/capsa-dev/capsa/internal/atomicfile"
@@ -90,7 +91,8 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 	if err != nil {
 		return nil, nil, errdefs.Invalid(fmt.Sprintf("linux.cgroupsPath: %v", err))
 	}
-	cg, err := cgroup.New(cgroup.Config{Path: cgPath, Resources: cfg.Resources})
+	resources := cgroupResources(cfg)
+	cg, err := cgroup.New(cgroup.Config{Path: cgPath, Resources: resources})
 	if err != nil {
 		return nil, nil, fmt.Errorf("container %q: cgroup: %w", o.ID, err)
 	}
@@ -196,8 +198,8 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 		return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
 	}
 	c.state.Cgroup = cg.State()
-	if cfg.Resources != nil {
-		if err := cg.Set(cfg.Resources); err != nil {
+	if resources != nil {
+		if err := cg.Set(resources); err != nil {
 			return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
 		}
 	}
@@ -229,6 +231,29 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 	}
 	cu.Release()
 	return c, &initProcess{sp: proc, sock: parentSock}, nil
+}
+
+// cgroupResources are the container's limits as the cgroup gets them: a
+// config that restricts devices also gets the runtime's default device
+// rules and access to the nodes listed in linux.devices, as with runc.
+func cgroupResources(cfg *config.Config) *specs.LinuxResources {
+	r := cfg.Resources
+	if r == nil || len(r.Devices) == 0 {
+		return r
+	}
+	extra := cgroup.DefaultDeviceRules()
+	for _, d := range cfg.Devices {
+		if d.Type == 'p' {
+			continue
+		}
+		typ := "c"
+		if d.Type == 'b' {
+			typ = "b"
+		}
+		major, minor := d.Major, d.Minor
+		extra = append(extra, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rwm"})
+	}
+	return cgroup.WithDeviceRules(r, extra)
 }
 
 // awaitInit serves the init process until it sends done (ready, or exec in
