@@ -336,6 +336,17 @@ func (f *fake) Symlinkat(target string, dirfd int, p string) error {
 	return nil
 }
 
+func (f *fake) Readlinkat(dirfd int, p string) (string, error) {
+	n := f.files[path.Join(f.dirOf(dirfd), p)]
+	if n == nil {
+		return "", unix.ENOENT
+	}
+	if n.mode != unix.S_IFLNK {
+		return "", unix.EINVAL
+	}
+	return n.link, nil
+}
+
 func (f *fake) Unlinkat(dirfd int, p string, flags int) error {
 	h := path.Join(f.dirOf(dirfd), p)
 	if f.files[h] == nil {

@@ -62,7 +62,30 @@ func (r *root) open(p string, flags int) (int, error) {
 
 // mkdirAll makes directory p and its missing parents inside the root, and
 // returns an O_PATH fd on it.
-func (r *root) mkdirAll(p string) (int, error) {
+func (r *root) mkdirAll(p string) (int, error) { return r.mkdirAllDepth(p, 0) }
+
+// maxLinks bounds the symlinks followed while making a path, as the
+// kernel's own limit of 40 does for a lookup.
+const maxLinks = 40
+
+// follow reads the symlink name in directory dirfd, which is container
+// path dir, and returns full (a path below dir/name) with dir/name
+// replaced by the link's target, resolved as inside the root: an absolute
+// target starts at the root and ".." stops there.
+func (r *root) follow(dirfd int, name, dir, full string) (string, bool) {
+	t, err := r.sys.Readlinkat(dirfd, name)
+	if err != nil {
+		return "", false
+	}
+	link := path.Clean("/" + dir + "/" + name)
+	rest := strings.TrimPrefix(path.Clean("/"+full), link)
+	if !path.IsAbs(t) {
+		t = path.Join("/"+dir, t)
+	}
+	return path.Clean("/" + t + rest), true
+}
+
+func (r *root) mkdirAllDepth(p string, depth int) (int, error) {
 	fd, err := r.open("/", unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return -1, fmt.Errorf("open %q: %w", r.path, err)
@@ -84,7 +107,13 @@ func (r *root) mkdirAll(p string) (int, error) {
 			}
 			nfd, err = r.sys.Openat2(fd, c, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: here})
 			if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-				err = errors.New("not a directory, or a symlink to a missing path")
+				// A symlink to a missing path: make its target, as the
+				// container would see it, then go on from there.
+				if np, ok := r.follow(fd, c, cur, p); ok && depth < maxLinks {
+					r.sys.Close(fd)
+					return r.mkdirAllDepth(np, depth+1)
+				}
+				err = errors.New("not a directory")
 			}
 		}
 		r.sys.Close(fd)
@@ -126,6 +155,13 @@ func (r *root) target(p string, dir bool) (int, error) {
 	if !errors.Is(err, unix.ENOENT) {
 		return -1, fmt.Errorf("open %q: %w", p, err)
 	}
+	return r.create(p, dir, 0)
+}
+
+// create makes the missing mount destination p; a dangling symlink in its
+// place is followed inside the root and its target made instead, as runc
+// does (CVE-2021-30465: never outside the root).
+func (r *root) create(p string, dir bool, depth int) (int, error) {
 	parent, name := split(p)
 	pfd, err := r.mkdirAll(parent)
 	if err != nil {
@@ -148,10 +184,13 @@ func (r *root) target(p string, dir bool) (int, error) {
 	if dir {
 		flags |= unix.O_DIRECTORY
 	}
-	fd, err = r.sys.Openat2(pfd, name, &unix.OpenHow{Flags: uint64(flags), Resolve: here})
+	fd, err := r.sys.Openat2(pfd, name, &unix.OpenHow{Flags: uint64(flags), Resolve: here})
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-			return -1, fmt.Errorf("%q is a symlink to a missing path", p)
+			if np, ok := r.follow(pfd, name, parent, p); ok && depth < maxLinks {
+				return r.create(np, dir, depth+1)
+			}
+			return -1, fmt.Errorf("%q is a symlink that cannot be followed", p)
 		}
 		return -1, fmt.Errorf("open %q: %w", p, err)
 	}
@@ -164,7 +203,10 @@ func (r *root) target(p string, dir bool) (int, error) {
 	}
 	if t := st.Mode & unix.S_IFMT; t == unix.S_IFLNK {
 		r.sys.Close(fd)
-		return -1, fmt.Errorf("%q is a symlink to a missing path", p)
+		if np, ok := r.follow(pfd, name, parent, p); ok && depth < maxLinks {
+			return r.create(np, dir, depth+1)
+		}
+		return -1, fmt.Errorf("%q is a symlink that cannot be followed", p)
 	} else if (t == unix.S_IFDIR) != dir {
 		r.sys.Close(fd)
 		return -1, fmt.Errorf("%q changed while being created", p)

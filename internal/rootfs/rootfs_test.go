@@ -249,11 +249,30 @@ func TestPrepare(t *testing.T) {
 			},
 		},
 		{
-			name:  "a dangling symlink as destination is refused",
-			files: []string{"d:/host/src", "l:/r/dangling=/nowhere"},
+			// As runc: the link is followed inside the root and its target
+			// made there; "/.." and absolute targets stop at the root.
+			name:  "a dangling symlink as destination is followed inside the root",
+			files: []string{"d:/host/src", "l:/r/dangling=/../../nowhere", "l:/r/rel=sub/x"},
 			cfg: config.Config{Mounts: []config.Mount{devBind(),
-				{Source: "/host/src", Destination: "/dangling", Type: "bind", Flags: unix.MS_BIND}}},
-			wantErr: `mounts[1]: "/dangling" is a symlink to a missing path`,
+				{Source: "/host/src", Destination: "/dangling", Type: "bind", Flags: unix.MS_BIND},
+				{Source: "/host/src", Destination: "/rel/deeper", Type: "bind", Flags: unix.MS_BIND}}},
+			filter: []string{"mount /host/src", "mkdir"},
+			want: []string{
+				"mkdir /r/dev 0755",
+				"mkdir /r/nowhere 0755",
+				"mount /host/src on /r/nowhere MS_BIND",
+				"mkdir /r/sub 0755",
+				"mkdir /r/sub/x 0755",
+				"mkdir /r/sub/x/deeper 0755",
+				"mount /host/src on /r/sub/x/deeper MS_BIND",
+			},
+		},
+		{
+			name:  "a symlink loop as destination is refused",
+			files: []string{"d:/host/src", "l:/r/a=/b", "l:/r/b=/a"},
+			cfg: config.Config{Mounts: []config.Mount{devBind(),
+				{Source: "/host/src", Destination: "/a", Type: "bind", Flags: unix.MS_BIND}}},
+			wantErr: `mounts[1]: open "/a": too many levels of symbolic links`,
 		},
 		{
 			name:  "a file where a directory is needed",

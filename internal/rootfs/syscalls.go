@@ -30,6 +30,7 @@ type Syscalls interface {
 	Mknodat(dirfd int, path string, mode uint32, dev uint64) error
 	Fchownat(dirfd int, path string, uid, gid int, flags int) error
 	Symlinkat(target string, dirfd int, linkpath string) error
+	Readlinkat(dirfd int, path string) (string, error)
 	Unlinkat(dirfd int, path string, flags int) error
 	Umask(mask int) int
 

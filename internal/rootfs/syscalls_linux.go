@@ -51,6 +51,15 @@ func (realSys) Mknodat(dirfd int, path string, mode uint32, dev uint64) error {
 func (realSys) Fchownat(dirfd int, path string, uid, gid int, flags int) error {
 	return unix.Fchownat(dirfd, path, uid, gid, flags)
 }
+func (realSys) Readlinkat(dirfd int, p string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dirfd, p, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
 func (realSys) Symlinkat(target string, dirfd int, linkpath string) error {
 	return unix.Symlinkat(target, dirfd, linkpath)
 }
