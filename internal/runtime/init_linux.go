@@ -133,9 +133,6 @@ func containerInit(sock *syncSocket, ic *initConfig) error {
 			return err
 		}
 	}
-	if err := rootfs.Finalize(sys, cfg); err != nil {
-		return err
-	}
 	if cfg.NewNamespace(config.NSUTS) || cfg.Hostname != "" {
 		if cfg.Hostname != "" {
 			if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
@@ -148,11 +145,15 @@ func containerInit(sock *syncSocket, ic *initConfig) error {
 			}
 		}
 	}
+	// Before Finalize: /proc/sys is usually among the read-only paths.
 	for k, v := range cfg.Sysctl {
 		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
 		if err := os.WriteFile(p, []byte(v), 0); err != nil {
 			return fmt.Errorf("linux.sysctl %q: write %q: %w", k, v, err)
 		}
+	}
+	if err := rootfs.Finalize(sys, cfg); err != nil {
+		return err
 	}
 	if cfg.Personality >= 0 {
 		if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, uintptr(cfg.Personality), 0, 0); e != 0 {
