@@ -34,7 +34,7 @@ func runtimeBin(t *testing.T) string {
 }
 
 var applets = []string{"sh", "ls", "cat", "echo", "hostname", "id", "ps", "sleep", "true", "false",
-	"grep", "head", "wc", "stat", "mknod", "mount", "readlink", "test", "touch", "mkdir", "ulimit", "env", "kill", "pwd", "tty", "rm"}
+	"grep", "head", "wc", "stat", "mknod", "mount", "readlink", "test", "touch", "mkdir", "ulimit", "env", "kill", "pwd", "tty", "rm", "mv"}
 
 // rootfs makes a busybox root filesystem in a new temp dir.
 func rootfs(t *testing.T) string {

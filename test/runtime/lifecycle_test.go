@@ -147,7 +147,8 @@ func TestExec(t *testing.T) {
 
 func TestPauseResume(t *testing.T) {
 	r := newRT(t)
-	b := newBundle(t, "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; done")
+	b := newBundle(t, "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; mv /tmp/n /tmp/count; done")
+	b.spec.Root.Readonly = false
 	b.save(t)
 	id := containerID(t)
 	r.mustRun(t, "run", "--detach", "--bundle", b.dir, id)
@@ -156,7 +157,12 @@ func TestPauseResume(t *testing.T) {
 		d, _ := os.ReadFile(filepath.Join(b.dir, "rootfs/tmp/count"))
 		return string(d)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// The count file is renamed into place: it always holds a number.
+	for deadline := time.Now().Add(5 * time.Second); count() == ""; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the container never counted")
+		}
+	}
 	r.mustRun(t, "pause", id)
 	waitStatus(t, r, id, "paused")
 	c1 := count()

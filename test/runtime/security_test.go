@@ -46,6 +46,11 @@ func TestCVE20195736RuntimeBinaryNotWritable(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(b.dir, "rootfs/tmp"), 0o777); err != nil {
 		t.Fatal(err)
 	}
+	// mkfifo is not among the applets: the fifo is made from the host,
+	// before the victim starts and opens it.
+	if err := mkfifo(filepath.Join(b.dir, "rootfs/tmp/fifo")); err != nil {
+		t.Fatal(err)
+	}
 	b.save(t)
 	id := containerID(t)
 	pidFile := filepath.Join(t.TempDir(), "pid")
@@ -53,10 +58,6 @@ func TestCVE20195736RuntimeBinaryNotWritable(t *testing.T) {
 	defer r.run(t, "delete", "--force", id)
 	pid, err := os.ReadFile(pidFile)
 	if err != nil {
-		t.Fatal(err)
-	}
-	// mkfifo is not among the applets: the fifo is made from the host.
-	if err := mkfifo(filepath.Join(b.dir, "rootfs/tmp/fifo")); err != nil {
 		t.Fatal(err)
 	}
 	attack := `exec 3</proc/` + string(pid) + `/exe || exit 10
