@@ -4,6 +4,7 @@
 #   make install    install system packages (apt-get) and the binaries (root)
 #   make test       unit + integration tests (root); what CI runs
 #   make bench      side-by-side benchmarks against the peers (not part of test)
+#   make conformance  the OCI runtime conformance suite (RUNTIME=runc for a peer)
 
 GO        ?= go
 PREFIX    ?= /usr/local
@@ -49,6 +50,14 @@ test-unit:
 
 test-integration: build
 	CAPSA_RUNTIME=$(CURDIR)/$(BINDIR)/capsa-runtime $(GO) test -count=1 -timeout 20m ./test/...
+
+# BENCH_ARGS: flags for bench/runlatency, e.g. BENCH_ARGS='-n 20'.
+bench: build
+	CAPSA_RUNTIME=$(CURDIR)/$(BINDIR)/capsa-runtime $(GO) run ./bench/runlatency $(BENCH_ARGS)
+
+# RUNTIME: a peer to test instead of bin/capsa-runtime (then nothing is built).
+conformance: $(if $(RUNTIME),,build)
+	./scripts/conformance.sh $(RUNTIME)
 
 lint:
 	gofmt -l . | (! grep .)
