@@ -44,6 +44,9 @@ func TestManagerOnHost(t *testing.T) {
 		_ = cmd.Wait()
 		_ = m.Destroy(context.Background())
 	})
+	if err := m.Create(); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.Apply(cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}

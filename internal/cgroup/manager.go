@@ -45,8 +45,8 @@ func (m *manager) mountOf(dir string) string {
 	return strings.TrimSuffix(dir, m.st.Path)
 }
 
-// Apply creates the cgroup in every hierarchy and moves pid into it.
-func (m *manager) Apply(pid int) error {
+// Create makes the cgroup in every hierarchy.
+func (m *manager) Create() error {
 	if m.st.Created == nil {
 		m.st.Created = map[string]string{}
 	}
@@ -60,13 +60,52 @@ func (m *manager) Apply(pid int) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// Placement returns the files a new process uses to enter the cgroup.
+func (m *manager) Placement() Placement {
+	p := Placement{V2: m.st.V2}
+	for _, d := range m.dirs() {
+		if d != m.st.V2 {
+			p.V1Tasks = append(p.V1Tasks, filepath.Join(d, "tasks"))
+		}
+	}
+	return p
+}
+
+// Apply moves pid into the cgroup in each hierarchy where
+// /proc/PID/cgroup shows it elsewhere.
+func (m *manager) Apply(pid int) error {
 	p := strconv.Itoa(pid)
+	b, err := os.ReadFile("/proc/" + p + "/cgroup")
+	if err != nil {
+		return fmt.Errorf("read cgroups of pid %d: %w", pid, err)
+	}
+	at := parseProcCgroup(b)
 	for _, dir := range m.dirs() {
+		if m.inCgroup(dir, at) {
+			continue
+		}
 		if err := writeFile(dir, "cgroup.procs", p); err != nil {
 			return fmt.Errorf("move pid %d into cgroup: %w", pid, err)
 		}
 	}
 	return nil
+}
+
+// inCgroup reports whether the process whose /proc/PID/cgroup is at is
+// in the cgroup in the hierarchy of dir.
+func (m *manager) inCgroup(dir string, at map[string]string) bool {
+	if dir == m.st.V2 {
+		return at["unified"] == m.st.Path
+	}
+	for ctrl, d := range m.st.V1 {
+		if d == dir {
+			return at[ctrl] == m.st.Path
+		}
+	}
+	return false
 }
 
 // create makes dir and its missing parents, recording the top-most level
@@ -227,6 +266,12 @@ func (m *manager) Kill(sig unix.Signal) error {
 		if err == nil || errors.Is(err, os.ErrNotExist) && !exists(m.st.V2) {
 			return nil
 		}
+	}
+	// Nothing to signal is the common case (a container whose init has
+	// exited): no freeze, which would flip the kernel's freezer static
+	// key, a text patch with IPIs to every CPU, twice.
+	if pids, err := m.Procs(); err == nil && len(pids) == 0 {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

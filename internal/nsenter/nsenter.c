@@ -104,6 +104,7 @@ static void send_msg(const char *msg, int want_ack)
 //   _CAPSA_NSENTER_JOIN   lines "type path": namespaces to join, in order
 //   _CAPSA_NSENTER_NEW    hex CLONE_NEW* flags of namespaces to create
 //   _CAPSA_INIT_FD        the sync socket to the parent
+//   _CAPSA_CGROUP_TASKS   lines: v1 cgroup "tasks" files to enter first
 // and leaves the process (or its CLONE_PARENT child) in the requested
 // namespaces. With neither variable set it does nothing.
 __attribute__((constructor)) static void capsa_nsenter(void)
@@ -120,6 +121,27 @@ __attribute__((constructor)) static void capsa_nsenter(void)
 	// ptrace them or open their /proc entries (CVE-2016-9962).
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		bail("nsenter: prctl(PR_SET_DUMPABLE)");
+
+	// Enter the container's v1 cgroups by writing "0" (this thread) to
+	// each hierarchy's tasks file, while the process is single-threaded
+	// and still sees the host's mounts: moving oneself, one thread, skips
+	// the kernel's global threadgroup lock that a move by pid takes (an
+	// RCU grace period, ~10-20 ms here). Failures are left to the parent,
+	// which checks /proc/PID/cgroup and moves what is not in place.
+	const char *tasks = getenv("_CAPSA_CGROUP_TASKS");
+	if (tasks) {
+		char *buf = strdup(tasks);
+		char *save = NULL;
+		for (char *p = buf ? strtok_r(buf, "\n", &save) : NULL; p; p = strtok_r(NULL, "\n", &save)) {
+			int fd = open(p, O_WRONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				(void)!write(fd, "0", 1);
+				close(fd);
+			}
+		}
+		free(buf);
+		send_msg("{\"type\":\"cgroup\"}", 0);
+	}
 
 	if (!join && !newstr)
 		return;

@@ -14,6 +14,8 @@
 //
 //	runtime (Go)                         C stage (child, single-threaded)
 //	   | -- exec with _CAPSA_NSENTER_* ---> |
+//	   |                                    | write "0" to each v1 cgroup tasks file
+//	   | <-------------- {"type":"cgroup"}  | (if _CAPSA_CGROUP_TASKS is set)
 //	   |                                    | setns(user), setns(others), setns(mnt)
 //	   |                                    | unshare(CLONE_NEWUSER)?
 //	   | <------------- {"type":"usermap"}  |
@@ -35,4 +37,7 @@ const (
 	EnvJoin   = "_CAPSA_NSENTER_JOIN"
 	EnvNew    = "_CAPSA_NSENTER_NEW"
 	EnvSyncFD = "_CAPSA_INIT_FD"
+	// EnvCgroupTasks lists, one per line, the v1 cgroup "tasks" files the
+	// C stage writes "0" to before anything else.
+	EnvCgroupTasks = "_CAPSA_CGROUP_TASKS"
 )

@@ -168,8 +168,15 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 		extra = append(extra, ff)
 	}
 
+	// The cgroup exists before init starts, so that init can enter it by
+	// itself (cgroup.Placement); a failed create removes what was made.
+	cu.Add(func() { _ = cg.Destroy(context.WithoutCancel(ctx)) })
+	if err := cg.Create(); err != nil {
+		return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
+	}
 	sp := spawnSpec{UIDMappings: cfg.UIDMappings, GIDMappings: cfg.GIDMappings,
-		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, ExtraFiles: extra, SyncFd: ic.SyncFd}
+		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, ExtraFiles: extra, SyncFd: ic.SyncFd,
+		Cgroup: cg.Placement()}
 	for _, ns := range cfg.Namespaces {
 		switch {
 		case ns.Path != "":
@@ -182,11 +189,7 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 	if err != nil {
 		return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
 	}
-	cu.Add(func() {
-		proc.kill()
-		// Removes only the levels Apply created, if it got that far.
-		_ = cg.Destroy(context.WithoutCancel(ctx))
-	})
+	cu.Add(proc.kill)
 	slog.DebugContext(ctx, "init process started", "container", o.ID, "pid", proc.Pid)
 
 	c.state.InitPid = proc.Pid

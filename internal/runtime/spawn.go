@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/capsa-dev/capsa/internal/cgroup"
 	"github.com/capsa-dev/capsa/internal/nsenter"
 	"github.com/capsa-dev/capsa/internal/runtime/config"
 )
@@ -44,6 +45,10 @@ type spawnSpec struct {
 	ExtraFiles []*os.File
 	// SyncFd is the sync socket's fd number in the child.
 	SyncFd int
+	// Cgroup is how the child enters its cgroup by itself (v1 tasks files
+	// written by the C stage, CLONE_INTO_CGROUP for v2); the caller then
+	// moves it where that did not work (cgroup.Manager.Apply).
+	Cgroup cgroup.Placement
 }
 
 // spawned is a started child. Pid is the process that goes on to be the
@@ -84,6 +89,17 @@ func spawn(sp spawnSpec, sock *syncSocket) (*spawned, error) {
 	for _, t := range sp.New {
 		newFlags |= nsFlags[t]
 	}
+	if len(sp.Cgroup.V1Tasks) > 0 {
+		attr.Env = append(attr.Env, nsenter.EnvCgroupTasks+"="+strings.Join(sp.Cgroup.V1Tasks, "\n"))
+	}
+	if sp.Cgroup.V2 != "" {
+		// A missing or unusable v2 cgroup only costs the fast path.
+		if fd, err := unix.Open(sp.Cgroup.V2, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			defer unix.Close(fd)
+			attr.Sys.UseCgroupFD = true
+			attr.Sys.CgroupFD = fd
+		}
+	}
 	cstage := len(sp.Join) > 0
 	if cstage {
 		var lines []string
@@ -102,14 +118,18 @@ func spawn(sp spawnSpec, sock *syncSocket) (*spawned, error) {
 		}
 	}
 	pid, err := syscall.ForkExec(exe, []string{"capsa-runtime", "init"}, attr)
+	if err != nil && attr.Sys.UseCgroupFD {
+		// clone3 with CLONE_INTO_CGROUP can be refused (an old kernel, a
+		// cgroup with controllers in its subtree): Apply moves the child.
+		attr.Sys.UseCgroupFD = false
+		pid, err = syscall.ForkExec(exe, []string{"capsa-runtime", "init"}, attr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start init process: %w", err)
 	}
 	s := &spawned{Pid: pid, direct: pid}
-	if !cstage {
-		return s, nil
-	}
-	// The C stage's messages: maybe usermap, then pid if it forked.
+	// The C stage's messages: cgroup, maybe usermap, then pid if it forked.
+	needCgroup := len(sp.Cgroup.V1Tasks) > 0
 	needPid := false
 	for _, j := range sp.Join {
 		if j.Type == config.NSPID || j.Type == config.NSTime {
@@ -119,14 +139,19 @@ func spawn(sp spawnSpec, sock *syncSocket) (*spawned, error) {
 	if newFlags&unix.CLONE_NEWPID != 0 {
 		needPid = true
 	}
-	needMap := newFlags&unix.CLONE_NEWUSER != 0
-	for needPid || needMap {
+	needMap := cstage && newFlags&unix.CLONE_NEWUSER != 0
+	if !cstage {
+		needPid = false
+	}
+	for needCgroup || needPid || needMap {
 		m, err := sock.recv()
 		if err != nil {
 			s.kill()
 			return nil, fmt.Errorf("init process: %w", s.exitReason(err))
 		}
 		switch m.Type {
+		case msgCgroup:
+			needCgroup = false
 		case msgUsermap:
 			needMap = false
 			if err := writeIDMaps(s.direct, sp.UIDMappings, sp.GIDMappings); err != nil {

@@ -44,6 +44,7 @@ const (
 	msgConfig  msgType = "config"
 	msgUsermap msgType = "usermap"
 	msgPid     msgType = "pid"
+	msgCgroup  msgType = "cgroup" // the C stage has entered its v1 cgroups
 	msgHooks   msgType = "hooks"
 	msgAck     msgType = "ack"
 	msgReady   msgType = "ready"
