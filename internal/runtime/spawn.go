@@ -113,8 +113,14 @@ func spawn(sp spawnSpec, sock *syncSocket) (*spawned, error) {
 		attr.Sys.Cloneflags = newFlags
 		if newFlags&unix.CLONE_NEWUSER != 0 {
 			attr.Sys.UidMappings = sysIDMaps(sp.UIDMappings)
-			attr.Sys.GidMappings = sysIDMaps(sp.GIDMappings)
 			attr.Sys.GidMappingsEnableSetgroups = true
+			attr.Sys.GidMappings = sysIDMaps(sp.GIDMappings)
+			// Creating a user namespace does not change the child's ids:
+			// it is still the host's root, unmapped in the namespace, and
+			// execve would drop every capability. Becoming the
+			// namespace's root first keeps them (the C stage does the
+			// same with setresuid).
+			attr.Sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 		}
 	}
 	pid, err := syscall.ForkExec(exe, []string{"capsa-runtime", "init"}, attr)

@@ -437,6 +437,15 @@ func (c *Config) setLinux(l *specs.Linux) error {
 	if hasUser && userNS == "" && (len(c.UIDMappings) == 0 || len(c.GIDMappings) == 0) {
 		return fieldErr("linux.uidMappings", "a new user namespace needs both uidMappings and gidMappings")
 	}
+	if hasUser && userNS == "" {
+		// The runtime becomes the new namespace's root to set it up.
+		if !mapsID(c.UIDMappings, 0) {
+			return fieldErr("linux.uidMappings", "container uid 0 is not mapped: the runtime sets the container up as its root")
+		}
+		if !mapsID(c.GIDMappings, 0) {
+			return fieldErr("linux.gidMappings", "container gid 0 is not mapped: the runtime sets the container up as its root")
+		}
+	}
 	if hasUser && userNS != "" && (len(c.UIDMappings) > 0 || len(c.GIDMappings) > 0) {
 		return fieldErr("linux.uidMappings", "id mappings cannot be set when joining user namespace %q", userNS)
 	}
@@ -565,4 +574,14 @@ func (c *Config) checkSysctl(key string) error {
 		return fieldErr(fld, "not in a namespace of the container: setting it would change the host")
 	}
 	return nil
+}
+
+// mapsID reports whether container id is inside one of ms.
+func mapsID(ms []IDMap, id uint32) bool {
+	for _, m := range ms {
+		if id >= m.ContainerID && id-m.ContainerID < m.Size {
+			return true
+		}
+	}
+	return false
 }

@@ -85,6 +85,11 @@ func TestFromSpecRejects(t *testing.T) {
 		{"userns without mapping", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		}, "a new user namespace needs both uidMappings and gidMappings"},
+		{"userns without root mapped", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 1, HostID: 100000, Size: 65535}}
+			s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+		}, "linux.uidMappings: container uid 0 is not mapped"},
 		{"missing ns path", func(s *specs.Spec) {
 			s.Linux.Namespaces[1].Path = "/var/run/netns/does-not-exist"
 		}, `linux.namespaces[1].path: network namespace "/var/run/netns/does-not-exist": no such file or directory`},
