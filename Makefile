@@ -2,7 +2,7 @@
 #
 #   make            build every binary into bin/
 #   make install    install system packages (apt-get) and the binaries (root)
-#   make test       unit + integration tests (root); what CI runs
+#   make test       lint, unit and integration tests (root); what CI runs
 #   make bench      side-by-side benchmarks against the peers (not part of test)
 #   make conformance  the OCI runtime conformance suite (RUNTIME=runc for a peer)
 
@@ -43,7 +43,7 @@ install: install-deps build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BINDIR)/capsa-runtime $(DESTDIR)$(PREFIX)/bin/capsa-runtime
 
-test: build test-unit test-integration
+test: build lint test-unit test-integration
 
 test-unit:
 	$(GO) test -count=1 ./internal/...
@@ -59,9 +59,13 @@ bench: build
 conformance: $(if $(RUNTIME),,build)
 	./scripts/conformance.sh $(RUNTIME)
 
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 lint:
-	gofmt -l . | (! grep .)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
+	GOFLAGS= $(GO) run $(STATICCHECK) ./...
 
 clean:
 	rm -rf $(BINDIR)

@@ -55,9 +55,8 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (*Container, error) 
 // initProcess is a created container's init, while the creating runtime
 // still holds it (run keeps it to start it and wait for it).
 type initProcess struct {
-	sp      *spawned
-	sock    *syncSocket
-	console *os.File // pty master, for run without a console socket
+	sp   *spawned
+	sock *syncSocket
 }
 
 func (p *initProcess) release() {

@@ -40,6 +40,7 @@ func mergeResources(cur, upd *specs.LinuxResources) *specs.LinuxResources {
 		setIf(&m.Limit, u.Limit)
 		setIf(&m.Reservation, u.Reservation)
 		setIf(&m.Swap, u.Swap)
+		//lint:ignore SA1019 kept in the state as given; the cgroup package ignores it (doc.go).
 		setIf(&m.Kernel, u.Kernel)
 		setIf(&m.KernelTCP, u.KernelTCP)
 		setIf(&m.Swappiness, u.Swappiness)

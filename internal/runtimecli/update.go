@@ -90,6 +90,7 @@ func updateFromFlags(cmd *cobra.Command, r *specs.LinuxResources) error {
 		{"memory", func(n int64) { mem().Limit = &n }},
 		{"memory-reservation", func(n int64) { mem().Reservation = &n }},
 		{"memory-swap", func(n int64) { mem().Swap = &n }},
+		//lint:ignore SA1019 runc accepts --kernel-memory; the limit is ignored (cgroup/doc.go).
 		{"kernel-memory", func(n int64) { mem().Kernel = &n }},
 		{"kernel-memory-tcp", func(n int64) { mem().KernelTCP = &n }},
 		{"cpu-shares", func(n int64) { cpu().Shares = u64(n) }},

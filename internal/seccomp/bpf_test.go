@@ -322,7 +322,7 @@ func TestProgramActions(t *testing.T) {
 		{"number past the table", seccompData{nr: 5000, arch: auditX86_64}, retErrno | 38},
 		{"nr -1 gets the default", seccompData{nr: -1, arch: auditX86_64}, retErrno | 38},
 		// x32 is not configured: x32 numbers must not reach x86_64 rules.
-		{"x32 read, x32 not listed", seccompData{nr: x32Bit | 0, arch: auditX86_64}, retKillThread},
+		{"x32 read, x32 not listed", seccompData{nr: x32Bit, arch: auditX86_64}, retKillThread},
 		{"x32 mkdir, x32 not listed", seccompData{nr: x32Bit | 83, arch: auditX86_64}, retKillThread},
 		{"i386 listed: mkdir", i386("mkdir"), retErrno | 42},
 		{"i386 listed: read", i386("read"), retAllow},

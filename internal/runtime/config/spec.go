@@ -367,7 +367,7 @@ func (c *Config) setHooks(h *specs.Hooks) error {
 		return out, nil
 	}
 	var err error
-	//nolint:staticcheck // Prestart is deprecated in the spec but still used.
+	//lint:ignore SA1019 prestart is deprecated by the spec, and still what callers send.
 	if c.Hooks.Prestart, err = conv("prestart", h.Prestart); err != nil {
 		return err
 	}
