@@ -14,10 +14,23 @@ import (
 // process, with pivot_root(2), or for NoPivot with MS_MOVE + chroot. It
 // ends with the cwd at "/".
 func Enter(sys Syscalls, c *config.Config, opt Options) error {
+	enter := pivotRoot
 	if opt.NoPivot {
-		return moveRoot(sys, c.Rootfs)
+		enter = moveRoot
 	}
-	return pivotRoot(sys, c.Rootfs)
+	if err := enter(sys, c.Rootfs); err != nil {
+		return err
+	}
+	// linux.rootfsPropagation applies to the container's root mount. A
+	// shared root is a peer only of copies made inside the container:
+	// "/" was made a slave of the host's first (Prepare), so nothing the
+	// container mounts reaches the host.
+	if p := c.RootPropagation; p != 0 {
+		if err := sys.Mount("", "/", "", p, ""); err != nil {
+			return fmt.Errorf("linux.rootfsPropagation: set / to %s: %w", flagString(p), err)
+		}
+	}
+	return nil
 }
 
 func pivotRoot(sys Syscalls, rootfs string) error {

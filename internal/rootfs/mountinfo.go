@@ -68,18 +68,6 @@ func within(p, dir string) bool {
 	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
 }
 
-// mountOf returns the mount that holds host path p (the deepest mountpoint
-// above it), or nil.
-func mountOf(ms []mountInfo, p string) *mountInfo {
-	var best *mountInfo
-	for i := range ms {
-		if within(p, ms[i].Mountpoint) && (best == nil || len(ms[i].Mountpoint) >= len(best.Mountpoint)) {
-			best = &ms[i]
-		}
-	}
-	return best
-}
-
 // procCgroup is one line of /proc/self/cgroup.
 type procCgroup struct {
 	Controllers string // "cpu,cpuacct", "name=systemd", or "" for cgroup2

@@ -52,27 +52,15 @@ func prepareRoot(sys Syscalls, c *config.Config) error {
 	// The new mount namespace starts as a copy of the host's, with the
 	// same peer groups: until "/" is made a slave (or private), every
 	// mount below would propagate back to the host. So this comes first.
-	prop := c.RootPropagation
-	if prop == 0 {
-		prop = unix.MS_SLAVE | unix.MS_REC
+	// rootfsPropagation itself is applied to the container's root once it
+	// is one (Enter): pivot_root refuses a shared new root, and an
+	// unbindable "/" could not be bound here.
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if c.RootPropagation&unix.MS_PRIVATE != 0 {
+		prop = unix.MS_PRIVATE | unix.MS_REC
 	}
 	if err := sys.Mount("", "/", "", prop, ""); err != nil {
 		return fmt.Errorf("set propagation of / to %s: %w", flagString(prop), err)
-	}
-	if prop&unix.MS_SHARED != 0 {
-		// pivot_root(2) and MS_MOVE refuse a root whose parent mount is
-		// shared: with rootfsPropagation "rshared" the mount holding
-		// the rootfs directory is made private (the rootfs itself stays
-		// shared).
-		b, err := sys.ReadFile("/proc/self/mountinfo")
-		if err != nil {
-			return fmt.Errorf("read mountinfo: %w", err)
-		}
-		if m := mountOf(parseMountInfo(b), c.Rootfs); m != nil && isShared(m) {
-			if err := sys.Mount("", m.Mountpoint, "", unix.MS_PRIVATE, ""); err != nil {
-				return fmt.Errorf("make %q, the mount holding the rootfs, private: %w", m.Mountpoint, err)
-			}
-		}
 	}
 	// pivot_root needs the new root to be a mount point, and binding the
 	// rootfs onto itself makes it one that carries every mount made below.
@@ -80,15 +68,6 @@ func prepareRoot(sys Syscalls, c *config.Config) error {
 		return fmt.Errorf("bind rootfs %q onto itself: %w", c.Rootfs, err)
 	}
 	return nil
-}
-
-func isShared(m *mountInfo) bool {
-	for _, o := range m.Optional {
-		if len(o) > 7 && o[:7] == "shared:" {
-			return true
-		}
-	}
-	return false
 }
 
 // planner carries what Prepare's steps share.

@@ -398,14 +398,26 @@ func TestPrepare(t *testing.T) {
 			wantErr: `mounts[1]: idmapped bind of "/host/src": not supported for a container with a user namespace yet`,
 		},
 		{
-			name:  "rshared root: the mount holding the rootfs is made private",
+			// rshared applies to the container's root after pivot_root
+			// (TestEnter); until then "/" is a slave of the host's.
+			name:  "rshared root: / is still made rslave first",
 			files: []string{"d:/data/r"},
 			cfg: config.Config{Rootfs: "/data/r", RootPropagation: unix.MS_SHARED | unix.MS_REC,
 				Mounts: []config.Mount{devBind()}},
 			filter: []string{"mount none", "mount /data"},
 			want: []string{
-				"mount none on / MS_REC|MS_SHARED",
-				"mount none on /data MS_PRIVATE",
+				"mount none on / MS_REC|MS_SLAVE",
+				"mount /data/r on /data/r MS_BIND|MS_REC",
+			},
+		},
+		{
+			name:  "rprivate root: / is made rprivate",
+			files: []string{"d:/data/r"},
+			cfg: config.Config{Rootfs: "/data/r", RootPropagation: unix.MS_PRIVATE | unix.MS_REC,
+				Mounts: []config.Mount{devBind()}},
+			filter: []string{"mount none", "mount /data"},
+			want: []string{
+				"mount none on / MS_REC|MS_PRIVATE",
 				"mount /data/r on /data/r MS_BIND|MS_REC",
 			},
 		},
@@ -470,9 +482,10 @@ func TestEnter(t *testing.T) {
 	tests := []struct {
 		name string
 		opt  Options
+		prop uintptr
 		want []string
 	}{
-		{"pivot_root", Options{}, []string{
+		{"pivot_root", Options{}, 0, []string{
 			"fchdir /r",
 			"pivot_root /r /r",
 			"fchdir /",
@@ -480,7 +493,16 @@ func TestEnter(t *testing.T) {
 			"umount / 0x2",
 			"chdir /r",
 		}},
-		{"no pivot", Options{NoPivot: true}, []string{
+		{"pivot_root, unbindable root", Options{}, unix.MS_UNBINDABLE, []string{
+			"fchdir /r",
+			"pivot_root /r /r",
+			"fchdir /",
+			"mount none on / MS_REC|MS_SLAVE",
+			"umount / 0x2",
+			"chdir /r",
+			"mount none on /r MS_UNBINDABLE", // rootfsPropagation, on the new root (host path /r)
+		}},
+		{"no pivot", Options{NoPivot: true}, 0, []string{
 			"umount /dev 0x2",
 			"umount /proc 0x2",
 			"umount /dev/pts 0x2", // already gone with /dev in the kernel: EINVAL, ignored
@@ -494,7 +516,7 @@ func TestEnter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake().add("d:/r/proc")
 			f.files0["/proc/self/mountinfo"] = mountinfo
-			if err := Enter(f, &config.Config{Rootfs: "/r"}, tt.opt); err != nil {
+			if err := Enter(f, &config.Config{Rootfs: "/r", RootPropagation: tt.prop}, tt.opt); err != nil {
 				t.Fatal(err)
 			}
 			diff(t, f.ops, tt.want)
@@ -597,7 +619,7 @@ func TestParseMountInfo(t *testing.T) {
 		t.Fatalf("got %d mounts", len(ms))
 	}
 	m := ms[0]
-	if m.Root != "/mnt1" || m.Mountpoint != "/mnt x" || m.FSType != "ext3" || !isShared(&m) || m.SuperOpts != "rw,errors=continue" {
+	if m.Root != "/mnt1" || m.Mountpoint != "/mnt x" || m.FSType != "ext3" || strings.Join(m.Optional, " ") != "master:1 shared:2" || m.SuperOpts != "rw,errors=continue" {
 		t.Errorf("parsed %+v", m)
 	}
 }

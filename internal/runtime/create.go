@@ -154,8 +154,15 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 	}
 	if mode == modeCreate {
 		fifo := filepath.Join(dir, fifoName)
-		if err := unix.Mkfifo(fifo, 0o622); err != nil {
+		if err := unix.Mkfifo(fifo, 0o600); err != nil {
 			return nil, nil, fmt.Errorf("container %q: create exec fifo: %w", o.ID, err)
+		}
+		// init opens it as the container's root, which in a user
+		// namespace is another host user.
+		if uid, gid := hostRoot(cfg); uid != 0 || gid != 0 {
+			if err := unix.Chown(fifo, int(uid), int(gid)); err != nil {
+				return nil, nil, fmt.Errorf("container %q: chown exec fifo: %w", o.ID, err)
+			}
 		}
 		// O_PATH: opening for write would block until start opens it.
 		ff, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
@@ -235,6 +242,25 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 	return c, &initProcess{sp: proc, sock: parentSock}, nil
 }
 
+// hostRoot returns the host uid and gid of the container's root: 0 and 0
+// without a new user namespace.
+func hostRoot(cfg *config.Config) (uid, gid uint32) {
+	if !cfg.NewNamespace(config.NSUser) {
+		return 0, 0
+	}
+	return hostID(cfg.UIDMappings, 0), hostID(cfg.GIDMappings, 0)
+}
+
+// hostID maps container id through ms (validation made sure it is mapped).
+func hostID(ms []config.IDMap, id uint32) uint32 {
+	for _, m := range ms {
+		if id >= m.ContainerID && id-m.ContainerID < m.Size {
+			return m.HostID + id - m.ContainerID
+		}
+	}
+	return id
+}
+
 // cgroupResources are the container's limits as the cgroup gets them: a
 // config that restricts devices also gets the runtime's default device
 // rules and access to the nodes listed in linux.devices, as with runc.
@@ -269,9 +295,12 @@ func (c *Container) awaitInit(ctx context.Context, sock *syncSocket, proc *spawn
 		}
 		switch m.Type {
 		case msgHooks:
-			st := specState(c, "creating", proc.Pid)
-			hooks := append(append([]config.Hook(nil), c.state.Config.Hooks.Prestart...), c.state.Config.Hooks.CreateRuntime...)
-			if err := runHooks(ctx, "prestart/createRuntime", hooks, st); err != nil {
+			// The conformance suite (and crun) give prestart hooks the
+			// status "created"; createRuntime hooks see "creating".
+			if err := runHooks(ctx, "prestart", c.state.Config.Hooks.Prestart, specState(c, string(Created), proc.Pid)); err != nil {
+				return err
+			}
+			if err := runHooks(ctx, "createRuntime", c.state.Config.Hooks.CreateRuntime, specState(c, string(Creating), proc.Pid)); err != nil {
 				return err
 			}
 			if err := sock.send(&syncMsg{Type: msgAck}); err != nil {

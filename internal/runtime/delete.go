@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"time"
 
@@ -47,12 +46,7 @@ func (c *Container) destroy(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("container %q: remove cgroup: %w", c.id, err))
 		}
 	}
-	if hooks := c.state.Config.Hooks.Poststop; len(hooks) > 0 {
-		if err := runHooks(ctx, "poststop", hooks, specState(c, string(Stopped), 0)); err != nil {
-			// The spec: log a warning and go on deleting.
-			slog.WarnContext(ctx, "poststop hook failed", "container", c.id, "error", err)
-		}
-	}
+	runHooksWarn(ctx, "poststop", c.id, c.state.Config.Hooks.Poststop, specState(c, string(Stopped), 0))
 	if err := os.RemoveAll(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("container %q: remove state: %w", c.id, err))
 	}

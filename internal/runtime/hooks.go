@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"strings"
 	"time"
@@ -39,6 +40,25 @@ func runHooks(ctx context.Context, kind string, hooks []config.Hook, st any) err
 		}
 	}
 	return nil
+}
+
+// runHooksWarn runs every hook in order, whatever the others do, and
+// logs each failure as a warning: the spec's rule for poststart and
+// poststop hooks ("the remaining hooks and lifecycle continue").
+func runHooksWarn(ctx context.Context, kind, id string, hooks []config.Hook, st any) {
+	if len(hooks) == 0 {
+		return
+	}
+	state, err := json.Marshal(st)
+	if err != nil {
+		slog.WarnContext(ctx, kind+" hooks not run", "container", id, "error", err)
+		return
+	}
+	for i, h := range hooks {
+		if err := runHook(ctx, h, state); err != nil {
+			slog.WarnContext(ctx, kind+" hook failed", "container", id, "hook", i, "path", h.Path, "error", err)
+		}
+	}
 }
 
 func runHook(ctx context.Context, h config.Hook, state []byte) error {

@@ -29,6 +29,10 @@ func init() {
 	goruntime.LockOSThread()
 }
 
+// readySent is set once a created container's init has told the runtime
+// it is ready: the runtime has exited, and errors go to stderr.
+var readySent bool
+
 // IsInit reports whether this process was started as a container's init
 // or exec process (cmd/capsa-runtime dispatches on it before parsing flags).
 func IsInit() bool { return os.Getenv(envInit) != "" }
@@ -44,9 +48,11 @@ func Init() {
 	}
 	sock := &syncSocket{f: os.NewFile(uintptr(fd), "sync")}
 	err = runInit(sock)
-	// After start of a created container nobody reads the socket: say it
-	// on stderr, which is the container's.
-	if serr := sock.send(&syncMsg{Type: msgError, Error: &InitError{Msg: err.Error()}}); serr != nil {
+	// Once a created container has reported ready, nobody reads the
+	// socket any more: say it on stderr, which is the container's.
+	if readySent {
+		fmt.Fprintf(os.Stderr, "capsa-runtime init: %v\n", err)
+	} else if serr := sock.send(&syncMsg{Type: msgError, Error: &InitError{Msg: err.Error()}}); serr != nil {
 		fmt.Fprintf(os.Stderr, "capsa-runtime init: %v\n", err)
 	}
 	os.Exit(1)
@@ -168,6 +174,7 @@ func containerInit(sock *syncSocket, ic *initConfig) error {
 		if err := sock.send(&syncMsg{Type: msgReady}); err != nil {
 			return err
 		}
+		readySent = true
 		if err := awaitStart(ic); err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -76,11 +75,5 @@ func (c *Container) openFifo(ctx context.Context) error {
 // runPoststart runs the poststart hooks. Their failures are logged, not
 // returned: the spec says the container keeps running.
 func (c *Container) runPoststart(ctx context.Context) {
-	hooks := c.state.Config.Hooks.Poststart
-	if len(hooks) == 0 {
-		return
-	}
-	if err := runHooks(ctx, "poststart", hooks, specState(c, string(Running), c.state.InitPid)); err != nil {
-		slog.WarnContext(ctx, "poststart hook failed", "container", c.id, "error", err)
-	}
+	runHooksWarn(ctx, "poststart", c.id, c.state.Config.Hooks.Poststart, specState(c, string(Running), c.state.InitPid))
 }

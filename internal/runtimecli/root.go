@@ -36,6 +36,9 @@ func (g *globals) runtime() *runtime.Runtime {
 // Main runs the command line and returns the process's exit status.
 func Main(args []string) int {
 	g := &globals{}
+	// Until the flags are parsed (a usage error comes before that), the
+	// plain "capsa-runtime: message" lines on stderr.
+	slog.SetDefault(slog.New(&stderrHandler{level: slog.LevelWarn}))
 	root := &cobra.Command{
 		Use:   "capsa-runtime",
 		Short: "capsa's OCI runtime: runs containers from OCI bundles, as runc does",
