@@ -350,3 +350,29 @@ func TestSeccompNotify(t *testing.T) {
 		t.Fatal("the agent never finished")
 	}
 }
+
+// TestRootfsPropagation: linux.rootfsPropagation is the propagation of
+// the container's root: an unbindable root cannot be bound elsewhere, a
+// private one can, and with a shared one a mount made under / shows
+// through a bind of / made earlier (the copies are peers).
+func TestRootfsPropagation(t *testing.T) {
+	script := `mkdir /tmp/m; mount --rbind / /tmp/m 2>&1 | grep -o 'Invalid argument' || echo bound
+mount -t tmpfs peer /root; grep ' /tmp/m/root ' /proc/self/mountinfo | wc -l`
+	for _, tc := range []struct{ prop, want string }{
+		{"unbindable", "Invalid argument\n0\n"},
+		{"private", "bound\n0\n"},
+		{"shared", "bound\n1\n"},
+	} {
+		t.Run(tc.prop, func(t *testing.T) {
+			out := inside(t, func(s *specs.Spec) {
+				s.Linux.RootfsPropagation = tc.prop
+				c := append(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+				s.Process.Capabilities.Bounding, s.Process.Capabilities.Effective, s.Process.Capabilities.Permitted = c, c, c
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"})
+			}, script)
+			if out != tc.want {
+				t.Errorf("rootfsPropagation %s: got %q, want %q", tc.prop, out, tc.want)
+			}
+		})
+	}
+}

@@ -164,26 +164,35 @@ func TestHooks(t *testing.T) {
 		script := fmt.Sprintf(`read s; st=$(echo "$s" | grep -o '"status":"[a-z]*"'); echo "%s $st" >> %s`, name, log)
 		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", script}}
 	}
+	fail := specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "echo hook-broke >&2; exit 3"}}
 	b.spec.Hooks = &specs.Hooks{
+		Prestart:        []specs.Hook{hook("prestart")},
 		CreateRuntime:   []specs.Hook{hook("createRuntime")},
 		CreateContainer: []specs.Hook{hook("createContainer")},
 		StartContainer:  []specs.Hook{hook("startContainer")},
-		Poststart:       []specs.Hook{hook("poststart")},
-		Poststop:        []specs.Hook{hook("poststop")},
+		// A failing poststart or poststop hook is a warning: the
+		// hooks after it still run, and so does the container.
+		Poststart: []specs.Hook{fail, hook("poststart")},
+		Poststop:  []specs.Hook{fail, hook("poststop")},
 	}
 	// The hooks' /bin/sh and the log live on the host: createContainer and
 	// startContainer run in the container's mount namespace, so give them
 	// the host's /bin and the log's directory there.
 	b.spec.Mounts = append(b.spec.Mounts,
 		specs.Mount{Destination: filepath.Dir(log), Type: "bind", Source: filepath.Dir(log), Options: []string{"bind"}})
-	if res := r.runIn(t, b); res.code != 0 {
+	res := r.runIn(t, b)
+	if res.code != 0 {
 		t.Fatalf("run with hooks: %v", res)
+	}
+	if n := strings.Count(res.stderr, "hook-broke"); n != 2 || !strings.Contains(res.stderr, "warn") {
+		t.Errorf("failing poststart/poststop hooks: want two warnings naming the failure, got stderr %q", res.stderr)
 	}
 	got, err := os.ReadFile(log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `createRuntime "status":"creating"
+	want := `prestart "status":"created"
+createRuntime "status":"creating"
 createContainer "status":"creating"
 startContainer "status":"created"
 poststart "status":"running"
