@@ -207,6 +207,12 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 		return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
 	}
 	c.state.Cgroup = cg.State()
+	// init sets up the rootfs while the limits are applied and the state
+	// is recorded; it waits for the acknowledgement of its "ready" before
+	// anything of the container runs (awaitInit).
+	if err := parentSock.send(&syncMsg{Type: msgConfig, Init: ic}); err != nil {
+		return nil, nil, fmt.Errorf("container %q: %w", o.ID, proc.exitReason(err))
+	}
 	if resources != nil {
 		if err := cg.Set(resources); err != nil {
 			return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
@@ -216,15 +222,7 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 	if err := c.saveState(); err != nil {
 		return nil, nil, err
 	}
-
-	if err := parentSock.send(&syncMsg{Type: msgConfig, Init: ic}); err != nil {
-		return nil, nil, fmt.Errorf("container %q: %w", o.ID, proc.exitReason(err))
-	}
-	done := msgReady
-	if mode == modeRun {
-		done = msgExec
-	}
-	if err := c.awaitInit(ctx, parentSock, proc, done); err != nil {
+	if err := c.awaitInit(ctx, parentSock, proc, mode); err != nil {
 		return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
 	}
 	if mode == modeCreate {
@@ -284,10 +282,10 @@ func cgroupResources(cfg *config.Config) *specs.LinuxResources {
 	return cgroup.WithDeviceRules(r, extra)
 }
 
-// awaitInit serves the init process until it sends done (ready, or exec in
-// run mode): it runs the hooks that belong to the runtime's namespace when
-// init asks.
-func (c *Container) awaitInit(ctx context.Context, sock *syncSocket, proc *spawned, done msgType) error {
+// awaitInit serves the init process until it is ready (create) or about to
+// exec (run): it runs the hooks that belong to the runtime's namespace
+// when init asks, and acknowledges "ready".
+func (c *Container) awaitInit(ctx context.Context, sock *syncSocket, proc *spawned, mode initMode) error {
 	for {
 		m, err := sock.recv()
 		if err != nil {
@@ -310,7 +308,14 @@ func (c *Container) awaitInit(ctx context.Context, sock *syncSocket, proc *spawn
 			if err := sock.handleSeccomp(m); err != nil {
 				return err
 			}
-		case done:
+		case msgReady:
+			if err := sock.send(&syncMsg{Type: msgAck}); err != nil {
+				return proc.exitReason(err)
+			}
+			if mode == modeCreate {
+				return nil
+			}
+		case msgExec:
 			return nil
 		case msgError:
 			return m.Error

@@ -67,16 +67,25 @@ func runInit(sock *syncSocket) error {
 	if ic == nil || ic.Config == nil {
 		return errors.New("init: empty config message")
 	}
-	// The runtime that created us may exit (create) before the container
-	// does; its death must not kill us any more.
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
-		return fmt.Errorf("clear parent death signal: %w", err)
-	}
 	os.Clearenv()
 	if ic.Mode == modeExec {
+		if err := clearPdeathsig(); err != nil {
+			return err
+		}
 		return execProcessInit(sock, ic)
 	}
 	return containerInit(sock, ic)
+}
+
+// clearPdeathsig makes this process outlive the runtime that started it.
+// Until then a runtime that dies mid-create takes the half-made
+// container with it; the runtime has recorded the container's state by
+// the time it acknowledges "ready", and clearing happens after that.
+func clearPdeathsig() error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear parent death signal: %w", err)
+	}
+	return nil
 }
 
 // containerInit sets up a new container around this process and execs its
@@ -170,10 +179,18 @@ func containerInit(sock *syncSocket, ic *initConfig) error {
 	if err != nil {
 		return err
 	}
+	// Ready: the runtime applies the cgroup limits and records the state
+	// meanwhile, and acknowledges; nothing of the container's runs before.
+	if err := sock.send(&syncMsg{Type: msgReady}); err != nil {
+		return err
+	}
+	if _, err := sock.expect(msgAck); err != nil {
+		return fmt.Errorf("wait for the runtime: %w", err)
+	}
+	if err := clearPdeathsig(); err != nil {
+		return err
+	}
 	if ic.Mode == modeCreate {
-		if err := sock.send(&syncMsg{Type: msgReady}); err != nil {
-			return err
-		}
 		readySent = true
 		if err := awaitStart(ic); err != nil {
 			return err

@@ -15,29 +15,32 @@ import (
 // The runtime (parent) and the container's init (child) talk over a
 // SOCK_SEQPACKET socket pair, one JSON message per packet:
 //
-//	parent (create/run/exec)                   child (init)
-//	  | --- spawn: clone new namespaces ---------> |  (C stage: joins, pid fork;
-//	  | <-- [usermap] [pid] ----------------------  |   see package nsenter)
-//	  |  place pid in its cgroup, set resources     |
+//	parent (create/run)                        child (init)
+//	  | --- spawn: clone new namespaces ---------> |  (C stage: enters its v1
+//	  | <-- cgroup [usermap] [pid] --------------- |   cgroups, joins, pid fork;
+//	  |  check the cgroup placement                |   see package nsenter)
 //	  | --- config {initConfig} -----------------> |
-//	  |                                            |  cgroupns/timens, mounts
+//	  |  set resources, save state "creating"      |  cgroupns/timens, mounts
 //	  | <-- hooks -------------------------------- |  (only if there are hooks)
 //	  |  prestart + createRuntime hooks            |
 //	  | --- ack ---------------------------------> |
 //	  |                                            |  createContainer hooks,
 //	  |                                            |  pivot_root, console, masks
-//	  | <-- ready (create only) ------------------ |
-//	  |  save state "created"; create exits        |  wait on exec.fifo
+//	  | <-- ready -------------------------------- |
+//	  | --- ack ---------------------------------> |  (limits are set, state
+//	  |  create: save "created", exit              |   saved: clear pdeathsig)
+//	  |                                            |  create: wait on exec.fifo
 //	                     ... start opens exec.fifo |
 //	                                               |  startContainer hooks,
-//	  | <-- exec (run and exec only) ------------- |  caps, user, seccomp
+//	  | <-- exec (run only) --------------------- |  caps, user, seccomp
 //	  | <-- EOF: close-on-exec, execve succeeded - |  execve
 //
-// Any step of the child may answer {"type":"error"} instead; the parent
-// then tears everything down and reports the message as the error. run
-// skips the ready/start handshake: nothing happens between the two that
-// the init must wait for, and the round trip is a measurable part of a
-// container start.
+// exec's process skips the config-to-ready part: it gets its config and
+// execs. Any step of the child may answer {"type":"error"} instead; the
+// parent then tears everything down and reports the message as the error.
+// The resources and the state are written while init mounts the rootfs:
+// they must be in place before the container's process runs, not before
+// init starts working.
 type msgType string
 
 const (
