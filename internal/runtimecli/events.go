@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,9 +40,6 @@ func eventsCmd(g *globals) *cobra.Command {
 			if interval <= 0 {
 				return fmt.Errorf("--interval %v: must be positive", interval)
 			}
-			// A long-running loop: the collector back on (main turns it
-			// off for the short-lived verbs).
-			debug.SetGCPercent(100)
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
 			ooms, err := c.OOMEvents(ctx)
