@@ -25,7 +25,7 @@ RUNTIME_LDFLAGS := -s -w -X github.com/capsa-dev/capsa/internal/version.Version=
                    -X github.com/capsa-dev/capsa/internal/version.Commit=$(COMMIT) \
                    -linkmode external -extldflags "-static"
 
-GOFILES := $(shell find . -name '*.go' -not -path './bench/results/*' 2>/dev/null) $(shell find . -name '*.[ch]' -path './internal/*')
+GOFILES := $(shell find . -name '*.go' -not -path './bench/results/*' -not -path './_output/*' 2>/dev/null) $(shell find . -name '*.[ch]' -path './internal/*')
 
 .PHONY: all build install install-deps test test-unit test-integration lint bench conformance clean
 

@@ -166,6 +166,7 @@ func TestHooks(t *testing.T) {
 	}
 	fail := specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "echo hook-broke >&2; exit 3"}}
 	b.spec.Hooks = &specs.Hooks{
+		//lint:ignore SA1019 prestart is deprecated, and callers still send it.
 		Prestart:        []specs.Hook{hook("prestart")},
 		CreateRuntime:   []specs.Hook{hook("createRuntime")},
 		CreateContainer: []specs.Hook{hook("createContainer")},
