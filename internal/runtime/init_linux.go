@@ -79,8 +79,7 @@ func runInit(sock *syncSocket) error {
 
 // clearPdeathsig makes this process outlive the runtime that started it.
 // Until then a runtime that dies mid-create takes the half-made
-// container with it; the runtime has recorded the container's state by
-// the time it acknowledges "ready", and clearing happens after that.
+// container with it.
 func clearPdeathsig() error {
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear parent death signal: %w", err)
@@ -181,14 +180,17 @@ func containerInit(sock *syncSocket, ic *initConfig) error {
 	}
 	// Ready: the runtime applies the cgroup limits and records the state
 	// meanwhile, and acknowledges; nothing of the container's runs before.
+	// The parent-death signal goes first: the runtime may exit as soon as
+	// it has sent the ack (create). A runtime that dies before acking
+	// closes the socket, and the wait fails.
+	if err := clearPdeathsig(); err != nil {
+		return err
+	}
 	if err := sock.send(&syncMsg{Type: msgReady}); err != nil {
 		return err
 	}
 	if _, err := sock.expect(msgAck); err != nil {
 		return fmt.Errorf("wait for the runtime: %w", err)
-	}
-	if err := clearPdeathsig(); err != nil {
-		return err
 	}
 	if ic.Mode == modeCreate {
 		readySent = true

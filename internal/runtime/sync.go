@@ -27,8 +27,8 @@ import (
 //	  |                                            |  createContainer hooks,
 //	  |                                            |  pivot_root, console, masks
 //	  | <-- ready -------------------------------- |
-//	  | --- ack ---------------------------------> |  (limits are set, state
-//	  |  create: save "created", exit              |   saved: clear pdeathsig)
+//	  | --- ack ---------------------------------> |  (pdeathsig cleared just
+//	  |  create: save "created", exit              |   before "ready")
 //	  |                                            |  create: wait on exec.fifo
 //	                     ... start opens exec.fifo |
 //	                                               |  startContainer hooks,

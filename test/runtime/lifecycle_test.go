@@ -201,3 +201,21 @@ func TestKillAll(t *testing.T) {
 	waitStatus(t, r, id, "stopped")
 	r.mustRun(t, "delete", id)
 }
+
+// TestCreatedOutlivesCreate: the runtime exits as soon as create returns;
+// the created container must not die with it (a regression: init cleared
+// its parent-death signal only after the runtime's last message).
+func TestCreatedOutlivesCreate(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "true")
+	b.save(t)
+	for i := 0; i < 15; i++ {
+		id := containerID(t)
+		r.mustRun(t, "create", "--bundle", b.dir, id)
+		time.Sleep(20 * time.Millisecond)
+		if st := r.state(t, id)["status"]; st != "created" {
+			t.Fatalf("create %d: status %v after the runtime exited, want created", i, st)
+		}
+		r.mustRun(t, "delete", id)
+	}
+}
