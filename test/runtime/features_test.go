@@ -376,3 +376,87 @@ mount -t tmpfs peer /root; grep ' /tmp/m/root ' /proc/self/mountinfo | wc -l`
 		})
 	}
 }
+
+// TestHookTimeout: a hook that overruns its timeout fails the create, in
+// about the timeout, and leaves nothing behind.
+func TestHookTimeout(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "true")
+	one := 1
+	b.spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "30"}, Timeout: &one}}}
+	b.save(t)
+	id := containerID(t)
+	start := time.Now()
+	res := r.run(t, "create", "--bundle", b.dir, id)
+	if res.code == 0 || !strings.Contains(res.stderr, "createRuntime hook 0") || !strings.Contains(res.stderr, "timed out after 1s") {
+		t.Errorf("create with a hook over its timeout: %v", res)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("create took %v with a 1s hook timeout", d)
+	}
+	if res := r.run(t, "state", id); res.code == 0 {
+		t.Errorf("state after a failed create: %v", res)
+	}
+	if d := cgroupDirs(id); len(d) > 0 {
+		t.Errorf("cgroups left behind: %v", d)
+	}
+}
+
+// TestNoPivot: --no-pivot enters the root with MS_MOVE and chroot; the
+// container sees its own root and none of the host's mounts.
+func TestNoPivot(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "sh", "-c", "ls /; grep -c . /proc/self/mountinfo")
+	b.save(t)
+	res := r.run(t, "run", "--no-pivot", "--bundle", b.dir, containerID(t))
+	if res.code != 0 || !strings.Contains(res.stdout, "bin\n") || strings.Contains(res.stdout, "work\n") {
+		t.Fatalf("run --no-pivot: %v", res)
+	}
+	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+	if n, err := strconv.Atoi(lines[len(lines)-1]); err != nil || n > 40 {
+		t.Errorf("mounts visible with --no-pivot: %q, want only the container's", lines[len(lines)-1])
+	}
+}
+
+// TestExecOptions: exec with a process.json, --env, --tty, and --detach
+// with --pid-file.
+func TestExecOptions(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "sleep", "60")
+	b.save(t)
+	id := containerID(t)
+	r.mustRun(t, "run", "--detach", "--bundle", b.dir, id)
+	defer r.run(t, "delete", "--force", id)
+
+	proc := specs.Process{Args: []string{"sh", "-c", "echo $GREETING from $(pwd) as $(id -u)"}, Cwd: "/etc",
+		Env: []string{"PATH=/bin", "GREETING=hello"}, User: specs.User{UID: 1000, GID: 1000}}
+	pj := filepath.Join(t.TempDir(), "process.json")
+	data, _ := json.Marshal(proc)
+	if err := os.WriteFile(pj, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := r.mustRun(t, "exec", "--process", pj, id); out != "hello from /etc as 1000\n" {
+		t.Errorf("exec --process: %q", out)
+	}
+	if out := r.mustRun(t, "exec", "--env", "X=42", id, "sh", "-c", "echo $X"); out != "42\n" {
+		t.Errorf("exec --env: %q", out)
+	}
+	if out := r.mustRun(t, "exec", "--tty", id, "tty"); strings.TrimSpace(strings.ReplaceAll(out, "\r", "")) != "/dev/pts/0" {
+		t.Errorf("exec --tty: %q", out)
+	}
+	pidFile := filepath.Join(t.TempDir(), "exec.pid")
+	r.mustRun(t, "exec", "--detach", "--pid-file", pidFile, id, "sleep", "30")
+	pid, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pl []int
+	_ = json.Unmarshal([]byte(r.mustRun(t, "ps", "--format", "json", id)), &pl)
+	found := false
+	for _, p := range pl {
+		found = found || strconv.Itoa(p) == string(pid)
+	}
+	if !found {
+		t.Errorf("exec --detach pid %s not among the container's processes %v", pid, pl)
+	}
+}
