@@ -18,6 +18,12 @@ func Enter(sys Syscalls, c *config.Config, opt Options) error {
 	if opt.NoPivot {
 		enter = moveRoot
 	}
+	if _, ownNS := c.Has(config.NSMount); !ownNS {
+		// In the caller's mount namespace, pivot_root would move the root
+		// of every process there, and MS_MOVE would move the host's root
+		// mount: chroot is the only way in that leaves the host alone.
+		enter = chrootRoot
+	}
 	if err := enter(sys, c.Rootfs); err != nil {
 		return err
 	}
@@ -70,6 +76,21 @@ func pivotRoot(sys Syscalls, rootfs string) error {
 	}
 	if err := sys.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("unmount the old root: %w", err)
+	}
+	if err := sys.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir to the new root: %w", err)
+	}
+	return nil
+}
+
+// chrootRoot enters the rootfs with chroot alone, for a container that
+// shares the caller's mount namespace.
+func chrootRoot(sys Syscalls, rootfs string) error {
+	if err := sys.Chdir(rootfs); err != nil {
+		return fmt.Errorf("chdir to rootfs %q: %w", rootfs, err)
+	}
+	if err := sys.Chroot("."); err != nil {
+		return fmt.Errorf("chroot into %q: %w", rootfs, err)
 	}
 	if err := sys.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir to the new root: %w", err)

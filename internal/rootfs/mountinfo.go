@@ -7,6 +7,8 @@ import (
 
 // mountInfo is one line of /proc/self/mountinfo.
 type mountInfo struct {
+	ID         int
+	Parent     int
 	Dev        string // major:minor
 	Root       string // path of the mount's root inside its filesystem
 	Mountpoint string
@@ -30,7 +32,11 @@ func parseMountInfo(b []byte) []mountInfo {
 		if sep < 0 || len(f) < sep+4 {
 			continue
 		}
+		id, _ := strconv.Atoi(f[0])
+		parent, _ := strconv.Atoi(f[1])
 		out = append(out, mountInfo{
+			ID:         id,
+			Parent:     parent,
 			Dev:        f[2],
 			Root:       unescapeOctal(f[3]),
 			Mountpoint: unescapeOctal(f[4]),

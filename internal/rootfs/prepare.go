@@ -55,17 +55,30 @@ func prepareRoot(sys Syscalls, c *config.Config) error {
 	// rootfsPropagation itself is applied to the container's root once it
 	// is one (Enter): pivot_root refuses a shared new root, and an
 	// unbindable "/" could not be bound here.
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if c.RootPropagation&unix.MS_PRIVATE != 0 {
-		prop = unix.MS_PRIVATE | unix.MS_REC
-	}
-	if err := sys.Mount("", "/", "", prop, ""); err != nil {
-		return fmt.Errorf("set propagation of / to %s: %w", flagString(prop), err)
+	//
+	// Without a mount namespace of its own the container shares the
+	// caller's: "/" is left alone, and the rootfs bind below is made
+	// rprivate instead, so that nothing mounted in it propagates out.
+	// Delete unmounts it all (Unmount).
+	_, ownNS := c.Has(config.NSMount)
+	if ownNS {
+		prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+		if c.RootPropagation&unix.MS_PRIVATE != 0 {
+			prop = unix.MS_PRIVATE | unix.MS_REC
+		}
+		if err := sys.Mount("", "/", "", prop, ""); err != nil {
+			return fmt.Errorf("set propagation of / to %s: %w", flagString(prop), err)
+		}
 	}
 	// pivot_root needs the new root to be a mount point, and binding the
 	// rootfs onto itself makes it one that carries every mount made below.
 	if err := sys.Mount(c.Rootfs, c.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs %q onto itself: %w", c.Rootfs, err)
+	}
+	if !ownNS {
+		if err := sys.Mount("", c.Rootfs, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("make rootfs %q rprivate: %w", c.Rootfs, err)
+		}
 	}
 	return nil
 }

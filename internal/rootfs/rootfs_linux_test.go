@@ -241,6 +241,10 @@ func hostMounts(t *testing.T) map[string]bool {
 	return out
 }
 
+// ownMountNS is the namespace list of the configs here: the test child
+// runs in a mount namespace of its own, as a container does.
+var ownMountNS = []config.Namespace{{Type: config.NSMount}}
+
 func runcLikeMounts() []config.Mount {
 	const nsnd = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	return []config.Mount{
@@ -270,6 +274,7 @@ func TestRealContainerRoot(t *testing.T) {
 			}
 			c := config.Config{
 				Rootfs:       r,
+				Namespaces:   ownMountNS,
 				RootReadonly: true,
 				Mounts: append(runcLikeMounts(),
 					config.Mount{Source: data, Destination: "/data", Type: "bind", Flags: unix.MS_BIND | unix.MS_RDONLY},
@@ -344,7 +349,7 @@ func TestRealMaskRefusesSymlinkedDevNull(t *testing.T) {
 			ms = append(ms, m)
 		}
 	}
-	c := config.Config{Rootfs: r, Mounts: ms, MaskedPaths: []string{"/proc/keys"}}
+	c := config.Config{Rootfs: r, Namespaces: ownMountNS, Mounts: ms, MaskedPaths: []string{"/proc/keys"}}
 	rep := runChild(t, scenario{Config: c}, nil, secret)
 	if rep.Stage != "finalize" || !strings.Contains(rep.Err, "/dev/null in the container is a symlink") {
 		t.Fatalf("got stage %q error %q, want masking refused in finalize", rep.Stage, rep.Err)
@@ -358,7 +363,7 @@ func TestRealMaskRefusesSymlinkedDevNull(t *testing.T) {
 func TestRealBindErrors(t *testing.T) {
 	needRoot(t)
 	r := busyboxRootfs(t)
-	c := config.Config{Rootfs: r, Mounts: append(runcLikeMounts()[:2],
+	c := config.Config{Rootfs: r, Namespaces: ownMountNS, Mounts: append(runcLikeMounts()[:2],
 		config.Mount{Source: "/nonexistent-capsa-source", Destination: "/x", Type: "bind", Flags: unix.MS_BIND})}
 	rep := runChild(t, scenario{Config: c}, nil)
 	if want := `mounts[2]: bind source "/nonexistent-capsa-source" does not exist`; rep.Stage != "prepare" || rep.Err != want {
@@ -437,7 +442,7 @@ func TestRealIDMappedBind(t *testing.T) {
 		}
 	}
 	m := []config.IDMap{{ContainerID: 0, HostID: 1000, Size: 1000}}
-	c := config.Config{Rootfs: r, Mounts: append(runcLikeMounts()[:2],
+	c := config.Config{Rootfs: r, Namespaces: ownMountNS, Mounts: append(runcLikeMounts()[:2],
 		config.Mount{Source: src, Destination: "/idm", Type: "bind", Flags: unix.MS_BIND | unix.MS_RDONLY,
 			IDMapped: true, UIDMappings: m, GIDMappings: m})}
 	rep := runChild(t, scenario{Config: c}, nil, src)

@@ -299,7 +299,7 @@ func TestPrepare(t *testing.T) {
 			name:  "user namespace: devices are binds, sysfs falls back to an rbind of /sys",
 			files: []string{"d:/r/dev", "d:/r/sys"},
 			cfg: config.Config{
-				Namespaces: []config.Namespace{{Type: config.NSUser}},
+				Namespaces: []config.Namespace{{Type: config.NSUser}, {Type: config.NSMount}},
 				Mounts: []config.Mount{
 					{Source: "sysfs", Destination: "/sys", Type: "sysfs", Flags: nsnd | unix.MS_NOEXEC | unix.MS_RDONLY},
 				},
@@ -349,7 +349,7 @@ func TestPrepare(t *testing.T) {
 			name:  "cgroup on a hybrid host in a cgroup namespace: fresh mounts",
 			files: []string{"d:/r/sys"},
 			cfg: config.Config{
-				Namespaces: []config.Namespace{{Type: config.NSCgroup}},
+				Namespaces: []config.Namespace{{Type: config.NSCgroup}, {Type: config.NSMount}},
 				Mounts: []config.Mount{devBind(),
 					{Source: "cgroup", Destination: "/sys/fs/cgroup", Type: "cgroup", Flags: nsnd | unix.MS_NOEXEC}}},
 			filter: []string{"mount tmpfs", "mount cgroup", "mount none on /r/sys"},
@@ -392,7 +392,7 @@ func TestPrepare(t *testing.T) {
 			name:  "idmapped bind in a user namespace is not supported yet",
 			files: []string{"d:/host/src", "d:/r"},
 			cfg: config.Config{
-				Namespaces: []config.Namespace{{Type: config.NSUser}},
+				Namespaces: []config.Namespace{{Type: config.NSUser}, {Type: config.NSMount}},
 				Mounts: []config.Mount{devBind(),
 					{Source: "/host/src", Destination: "/m", Type: "bind", Flags: unix.MS_BIND, IDMapped: true}}},
 			wantErr: `mounts[1]: idmapped bind of "/host/src": not supported for a container with a user namespace yet`,
@@ -450,6 +450,9 @@ func TestPrepare(t *testing.T) {
 				c.Rootfs = "/r"
 				f.add("d:/r")
 			}
+			if c.Namespaces == nil {
+				c.Namespaces = []config.Namespace{{Type: config.NSMount}}
+			}
 			err := Prepare(f, &c, tt.opt)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
@@ -484,6 +487,7 @@ func TestEnter(t *testing.T) {
 		opt  Options
 		prop uintptr
 		want []string
+		ns   []config.Namespace
 	}{
 		{"pivot_root", Options{}, 0, []string{
 			"fchdir /r",
@@ -492,7 +496,7 @@ func TestEnter(t *testing.T) {
 			"mount none on / MS_REC|MS_SLAVE", // the old root, now our cwd
 			"umount / 0x2",
 			"chdir /r",
-		}},
+		}, nil},
 		{"pivot_root, unbindable root", Options{}, unix.MS_UNBINDABLE, []string{
 			"fchdir /r",
 			"pivot_root /r /r",
@@ -501,7 +505,15 @@ func TestEnter(t *testing.T) {
 			"umount / 0x2",
 			"chdir /r",
 			"mount none on /r MS_UNBINDABLE", // rootfsPropagation, on the new root (host path /r)
-		}},
+		}, nil},
+		// Sharing the caller's mount namespace: chroot alone, whatever
+		// --no-pivot says: pivot_root and MS_MOVE would move the host's
+		// root.
+		{"no mount namespace", Options{NoPivot: true}, 0, []string{
+			"chdir /r",
+			"chroot /r",
+			"chdir /r",
+		}, []config.Namespace{{Type: config.NSPID}}},
 		{"no pivot", Options{NoPivot: true}, 0, []string{
 			"umount /dev 0x2",
 			"umount /proc 0x2",
@@ -510,13 +522,17 @@ func TestEnter(t *testing.T) {
 			"mount /r on / MS_MOVE",
 			"chroot /r",
 			"chdir /r",
-		}},
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake().add("d:/r/proc")
 			f.files0["/proc/self/mountinfo"] = mountinfo
-			if err := Enter(f, &config.Config{Rootfs: "/r", RootPropagation: tt.prop}, tt.opt); err != nil {
+			c := &config.Config{Rootfs: "/r", RootPropagation: tt.prop, Namespaces: tt.ns}
+			if c.Namespaces == nil {
+				c.Namespaces = []config.Namespace{{Type: config.NSMount}}
+			}
+			if err := Enter(f, c, tt.opt); err != nil {
 				t.Fatal(err)
 			}
 			diff(t, f.ops, tt.want)

@@ -18,6 +18,7 @@ import (
 	"github.com/capsa-dev/capsa/internal/cgroup"
 	"github.com/capsa-dev/capsa/internal/cleanup"
 	"github.com/capsa-dev/capsa/internal/errdefs"
+	"github.com/capsa-dev/capsa/internal/rootfs"
 	"github.com/capsa-dev/capsa/internal/runtime/config"
 	"github.com/capsa-dev/capsa/internal/version"
 )
@@ -179,6 +180,14 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 	cu.Add(func() { _ = cg.Destroy(context.WithoutCancel(ctx)) })
 	if err := cg.Create(); err != nil {
 		return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
+	}
+	if _, ownNS := cfg.Has(config.NSMount); !ownNS {
+		// init mounts in our namespace: whatever happens next, take it
+		// down with the container.
+		if c.state.RootfsMount, err = rootfs.TopMount(cfg.Rootfs); err != nil {
+			return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
+		}
+		cu.Add(func() { _ = rootfs.Unmount(cfg, c.state.RootfsMount) })
 	}
 	sp := spawnSpec{UIDMappings: cfg.UIDMappings, GIDMappings: cfg.GIDMappings,
 		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, ExtraFiles: extra, SyncFd: ic.SyncFd,

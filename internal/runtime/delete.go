@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/capsa-dev/capsa/internal/cgroup"
+	"github.com/capsa-dev/capsa/internal/rootfs"
 )
 
 // Delete removes a stopped (or created) container: it kills what is left
@@ -45,6 +46,9 @@ func (c *Container) destroy(ctx context.Context) error {
 		if err := m.Destroy(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("container %q: remove cgroup: %w", c.id, err))
 		}
+	}
+	if err := rootfs.Unmount(c.state.Config, c.state.RootfsMount); err != nil {
+		errs = append(errs, fmt.Errorf("container %q: %w", c.id, err))
 	}
 	runHooksWarn(ctx, "poststop", c.id, c.state.Config.Hooks.Poststop, specState(c, string(Stopped), 0))
 	if err := os.RemoveAll(c.dir); err != nil {

@@ -95,6 +95,10 @@ type stateFile struct {
 	Created   time.Time `json:"created"`
 	// Cgroup is the cgroup manager's state.
 	Cgroup cgroup.State `json:"cgroup"`
+	// RootfsMount is, for a container sharing the caller's mount
+	// namespace, the mount at the rootfs before the container was made
+	// (0: none): delete takes down what init stacked above it.
+	RootfsMount int `json:"rootfsMount,omitempty"`
 	// Config is the validated configuration, kept for exec, update and
 	// poststop hooks: the bundle may be gone by then.
 	Config *config.Config `json:"config"`

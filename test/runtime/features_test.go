@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -458,5 +459,40 @@ func TestExecOptions(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("exec --detach pid %s not among the container's processes %v", pid, pl)
+	}
+}
+
+// TestNoMountNamespace: without a mount namespace in the config the
+// container shares the caller's (here a copy made for the test by
+// unshare, so that a regression cannot reach the host's), is entered with
+// chroot, and delete takes down every mount init made there.
+func TestNoMountNamespace(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "sh", "-c", "readlink /proc/self/ns/mnt; ls /")
+	var ns []specs.LinuxNamespace
+	for _, n := range b.spec.Linux.Namespaces {
+		if n.Type != specs.MountNamespace && n.Type != specs.CgroupNamespace {
+			ns = append(ns, n)
+		}
+	}
+	b.spec.Linux.Namespaces = ns
+	b.save(t)
+	rfs := filepath.Join(b.dir, "rootfs")
+	script := fmt.Sprintf(`readlink /proc/self/ns/mnt
+%s --root %s run --bundle %s %s || exit 1
+echo "left: $(grep -c ' %s' /proc/self/mountinfo)"`, r.bin, r.root, b.dir, containerID(t), rfs)
+	out, err := exec.Command("unshare", "-m", "--propagation", "unchanged", "sh", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("run without a mount namespace: %v: %s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 4 || lines[0] != lines[1] {
+		t.Fatalf("caller's and container's mount namespaces: %q", out)
+	}
+	if !strings.Contains(string(out), "bin\n") || strings.Contains(string(out), "work\n") {
+		t.Errorf("the container's root is not its rootfs: %s", out)
+	}
+	if last := lines[len(lines)-1]; last != "left: 0" {
+		t.Errorf("mounts under the rootfs after the run: %s", last)
 	}
 }

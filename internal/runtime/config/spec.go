@@ -420,10 +420,6 @@ func (c *Config) setLinux(l *specs.Linux) error {
 		}
 		c.Namespaces = append(c.Namespaces, Namespace{Type: t, Path: ns.Path})
 	}
-	if _, ok := c.Has(NSMount); !ok {
-		// runc requires a mount namespace for pivot_root and mounts; so do we.
-		return fieldErr("linux.namespaces", "no mount namespace: capsa-runtime needs one to set up the root filesystem")
-	}
 	userNS, hasUser := c.Has(NSUser)
 	for _, m := range l.UIDMappings {
 		c.UIDMappings = append(c.UIDMappings, IDMap{m.ContainerID, m.HostID, m.Size})

@@ -94,7 +94,6 @@ func TestFromSpecRejects(t *testing.T) {
 			s.Linux.Namespaces[1].Path = "/var/run/netns/does-not-exist"
 		}, `linux.namespaces[1].path: network namespace "/var/run/netns/does-not-exist": no such file or directory`},
 		{"relative ns path", func(s *specs.Spec) { s.Linux.Namespaces[1].Path = "netns" }, `linux.namespaces[1].path: "netns" is not an absolute path`},
-		{"no mount namespace", func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:4] }, "no mount namespace"},
 		{"hostname without uts", func(s *specs.Spec) {
 			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}}
 		}, "hostname: set without a uts namespace"},
