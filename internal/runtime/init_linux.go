@@ -216,15 +216,16 @@ func containerInit(sock *syncSocket, ic *initConfig) error {
 func awaitStart(ic *initConfig) error {
 	// Reopen the O_PATH fd through procfs: the fifo's directory is not
 	// visible from inside the container's root.
-	f, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(ic.FifoFd), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(ic.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
-	defer f.Close()
-	if _, err := f.Write([]byte{'0'}); err != nil {
+	if _, err := unix.Write(fd, []byte{'0'}); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
 	unix.Close(ic.FifoFd)
+	// fd stays open: execve closes it, and start, reading the fifo to its
+	// end, returns once the container's process runs (or init has died).
 	return nil
 }
 

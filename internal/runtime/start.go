@@ -66,6 +66,23 @@ func (c *Container) openFifo(ctx context.Context) error {
 			time.Sleep(time.Millisecond)
 		}
 	}
+	// init holds its end open until execve closes it (close-on-exec):
+	// the end of the fifo is the process running, which is when the spec
+	// wants start to return and the poststart hooks to run.
+	for {
+		n, err := unix.Read(fd, buf)
+		if n == 0 && err == nil {
+			break
+		}
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			return fmt.Errorf("container %q: read exec fifo: %w", c.id, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		_, _ = unix.Poll(pfd, 100)
+	}
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("container %q: remove exec fifo: %w", c.id, err)
 	}

@@ -2,12 +2,15 @@ package runtime_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // state reads `capsa-runtime state` as JSON.
@@ -217,5 +220,28 @@ func TestCreatedOutlivesCreate(t *testing.T) {
 			t.Fatalf("create %d: status %v after the runtime exited, want created", i, st)
 		}
 		r.mustRun(t, "delete", id)
+	}
+}
+
+// TestStartReturnsOnceTheProcessRuns: start returns when init has exec'd
+// the container's process (after the startContainer hooks), so that the
+// poststart hooks run after it, as the spec says.
+func TestStartReturnsOnceTheProcessRuns(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "sleep", "30")
+	b.spec.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "0.3"}}}}
+	b.save(t)
+	id := containerID(t)
+	r.mustRun(t, "create", "--bundle", b.dir, id)
+	defer r.run(t, "delete", "--force", id)
+	pid := int(r.state(t, id)["pid"].(float64))
+	start := time.Now()
+	r.mustRun(t, "start", id)
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("start returned after %v, before its 0.3 s startContainer hook was done", d)
+	}
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if strings.TrimSpace(string(comm)) != "sleep" {
+		t.Errorf("after start, the container's init is %q, want the container's process", comm)
 	}
 }
