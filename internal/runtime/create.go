@@ -255,17 +255,10 @@ func hostRoot(cfg *config.Config) (uid, gid uint32) {
 	if !cfg.NewNamespace(config.NSUser) {
 		return 0, 0
 	}
-	return hostID(cfg.UIDMappings, 0), hostID(cfg.GIDMappings, 0)
-}
-
-// hostID maps container id through ms (validation made sure it is mapped).
-func hostID(ms []config.IDMap, id uint32) uint32 {
-	for _, m := range ms {
-		if id >= m.ContainerID && id-m.ContainerID < m.Size {
-			return m.HostID + id - m.ContainerID
-		}
-	}
-	return id
+	// Validation made sure both are mapped.
+	uid, _ = config.HostID(cfg.UIDMappings, 0)
+	gid, _ = config.HostID(cfg.GIDMappings, 0)
+	return uid, gid
 }
 
 // cgroupResources are the container's limits as the cgroup gets them: a

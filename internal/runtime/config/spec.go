@@ -574,10 +574,16 @@ func (c *Config) checkSysctl(key string) error {
 
 // mapsID reports whether container id is inside one of ms.
 func mapsID(ms []IDMap, id uint32) bool {
+	_, ok := HostID(ms, id)
+	return ok
+}
+
+// HostID maps container id to the host through ms.
+func HostID(ms []IDMap, id uint32) (uint32, bool) {
 	for _, m := range ms {
 		if id >= m.ContainerID && id-m.ContainerID < m.Size {
-			return true
+			return m.HostID + id - m.ContainerID, true
 		}
 	}
-	return false
+	return 0, false
 }
