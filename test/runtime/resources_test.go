@@ -1,0 +1,208 @@
+package runtime_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Limits are shown enforced from inside the container, through the CLI,
+// on this host's cgroup v1 controllers.
+
+// readCgroup reads a file of the container's cgroup in a v1 hierarchy.
+func readCgroup(t *testing.T, ctrl, id, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", ctrl, "capsa", id, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TestMemoryLimitOOM: a process allocating past linux.resources.memory.limit
+// is OOM-killed, and `events` reports the OOM.
+func TestMemoryLimitOOM(t *testing.T) {
+	r := newRT(t)
+	// The shell holds 64 MiB of "a" in a variable, four times the limit.
+	b := newBundle(t, "sh", "-c", "sleep 0.5; x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived ${#x}")
+	lim := int64(16 << 20)
+	b.spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &lim, Swap: &lim}
+	b.save(t)
+	id := containerID(t)
+	r.mustRun(t, "run", "--detach", "--bundle", b.dir, id)
+	defer r.run(t, "delete", "--force", id)
+
+	ev := exec.Command(r.bin, "--root", r.root, "events", "--interval", "100ms", id)
+	out, err := ev.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ev.Process.Kill(); _ = ev.Wait() }()
+	oom := make(chan bool, 1)
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			var e struct{ Type, ID string }
+			if json.Unmarshal(s.Bytes(), &e) == nil && e.Type == "oom" && e.ID == id {
+				oom <- true
+				return
+			}
+		}
+		oom <- false
+	}()
+	select {
+	case got := <-oom:
+		if !got {
+			t.Errorf("events ended without an oom event")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no oom event within 20 s")
+	}
+	if got := readCgroup(t, "memory", id, "memory.limit_in_bytes"); got != strconv.FormatInt(lim, 10) {
+		t.Errorf("memory.limit_in_bytes = %s, want %d", got, lim)
+	}
+	if got := readCgroup(t, "memory", id, "memory.max_usage_in_bytes"); mustAtoi(t, got) > lim {
+		t.Errorf("memory.max_usage_in_bytes %s above the limit %d", got, lim)
+	}
+	waitStatus(t, r, id, "stopped")
+}
+
+func mustAtoi(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("not a number: %q", s)
+	}
+	return n
+}
+
+// TestPidsLimit: a fork loop stops at linux.resources.pids.limit: the
+// shell that forks gets "can't fork", and the cgroup holds no more
+// processes than the limit.
+func TestPidsLimit(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "sleep", "60")
+	limit := int64(12)
+	b.spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
+	b.save(t)
+	id := containerID(t)
+	r.mustRun(t, "run", "--detach", "--bundle", b.dir, id)
+	defer r.run(t, "delete", "--force", id)
+	res := r.run(t, "exec", id, "sh", "-c", "i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i+1)); done; echo all-forked")
+	if res.code == 0 || strings.Contains(res.stdout, "all-forked") || !strings.Contains(res.stderr, "can't fork") {
+		t.Errorf("fork loop under pids.limit %d: %v", limit, res)
+	}
+	var pl []int
+	if err := json.Unmarshal([]byte(r.mustRun(t, "ps", "--format", "json", id)), &pl); err != nil {
+		t.Fatal(err)
+	}
+	if len(pl) > int(limit) || len(pl) < int(limit)-2 {
+		t.Errorf("%d processes in the container, want about the limit %d", len(pl), limit)
+	}
+	if cur := mustAtoi(t, readCgroup(t, "pids", id, "pids.current")); cur > limit {
+		t.Errorf("pids.current %d above pids.max %d", cur, limit)
+	}
+}
+
+// TestCPUQuota: a busy loop under cpu quota 20000/period 100000 uses about
+// 20 % of one CPU over a second.
+func TestCPUQuota(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "sh", "-c", "while :; do :; done")
+	quota, period := int64(20000), uint64(100000)
+	b.spec.Linux.Resources.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+	b.save(t)
+	id := containerID(t)
+	r.mustRun(t, "run", "--detach", "--bundle", b.dir, id)
+	defer r.run(t, "delete", "--force", id)
+	time.Sleep(200 * time.Millisecond)
+	u0, t0 := mustAtoi(t, readCgroup(t, "cpuacct", id, "cpuacct.usage")), time.Now()
+	time.Sleep(time.Second)
+	u1, t1 := mustAtoi(t, readCgroup(t, "cpuacct", id, "cpuacct.usage")), time.Now()
+	share := float64(u1-u0) / float64(t1.Sub(t0).Nanoseconds())
+	if share < 0.10 || share > 0.30 {
+		t.Errorf("busy loop under a 20 %% quota used %.0f %% of a CPU", share*100)
+	}
+	if got := readCgroup(t, "cpu", id, "cpu.cfs_quota_us"); got != "20000" {
+		t.Errorf("cpu.cfs_quota_us = %s", got)
+	}
+	// update moves the quota: 50 %.
+	r.mustRun(t, "update", "--cpu-quota", "50000", id)
+	u0, t0 = mustAtoi(t, readCgroup(t, "cpuacct", id, "cpuacct.usage")), time.Now()
+	time.Sleep(time.Second)
+	u1, t1 = mustAtoi(t, readCgroup(t, "cpuacct", id, "cpuacct.usage")), time.Now()
+	if share := float64(u1-u0) / float64(t1.Sub(t0).Nanoseconds()); share < 0.40 || share > 0.60 {
+		t.Errorf("busy loop after update to a 50 %% quota used %.0f %% of a CPU", share*100)
+	}
+}
+
+// TestResourcesBadInput: values the kernel or the spec refuse, unknown
+// unified keys, an update of a stopped container: a one-line error naming
+// the field, and the container's cgroup as it was.
+func TestResourcesBadInput(t *testing.T) {
+	r := newRT(t)
+	for _, tc := range []struct {
+		name   string
+		mutate func(*specs.LinuxResources)
+		want   string
+	}{
+		{"swappiness over 100", func(res *specs.LinuxResources) {
+			v := uint64(200)
+			res.Memory = &specs.LinuxMemory{Swappiness: &v}
+		}, "linux.resources.memory.swappiness 200: must be 0 to 100"},
+		{"unknown unified key", func(res *specs.LinuxResources) {
+			res.Unified = map[string]string{"memory.bogus": "1"}
+		}, `linux.resources.unified["memory.bogus"]`},
+		{"unified key outside the cgroup", func(res *specs.LinuxResources) {
+			res.Unified = map[string]string{"../cgroup.procs": "1"}
+		}, "not a cgroup interface file name"},
+		{"hugetlb without the controller", func(res *specs.LinuxResources) {
+			res.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 1 << 21}}
+		}, "linux.resources.hugepageLimits: this host has no hugetlb cgroup controller"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBundle(t, "true")
+			tc.mutate(b.spec.Linux.Resources)
+			b.save(t)
+			id := containerID(t)
+			res := r.run(t, "run", "--bundle", b.dir, id)
+			if res.code == 0 || !strings.Contains(res.stderr, tc.want) || strings.Count(strings.TrimSpace(res.stderr), "\n") != 0 {
+				t.Errorf("got %v, want one line containing %q", res, tc.want)
+			}
+			if d := cgroupDirs(id); len(d) > 0 {
+				t.Errorf("cgroups left behind: %v", d)
+			}
+		})
+	}
+	b := newBundle(t, "sh", "-c", "sleep 30")
+	b.save(t)
+	id := containerID(t)
+	r.mustRun(t, "run", "--detach", "--bundle", b.dir, id)
+	defer r.run(t, "delete", "--force", id)
+	before := readCgroup(t, "memory", id, "memory.limit_in_bytes")
+	if res := r.run(t, "update", "--memory", "lots", id); res.code == 0 || !strings.Contains(res.stderr, "--memory") {
+		t.Errorf("update --memory lots: %v", res)
+	}
+	if res := r.run(t, "update", "--cpuset-cpus", "99", id); res.code == 0 || !strings.Contains(res.stderr, "cpus") {
+		t.Errorf("update --cpuset-cpus 99: %v", res)
+	}
+	if got := readCgroup(t, "memory", id, "memory.limit_in_bytes"); got != before {
+		t.Errorf("memory.limit_in_bytes changed to %s by failed updates", got)
+	}
+	r.mustRun(t, "kill", id, "KILL")
+	waitStatus(t, r, id, "stopped")
+	if res := r.run(t, "update", "--memory", "64m", id); res.code == 0 || !strings.Contains(res.stderr, "stopped") {
+		t.Errorf("update of a stopped container: %v", res)
+	}
+}
