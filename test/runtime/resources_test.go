@@ -206,3 +206,72 @@ func TestResourcesBadInput(t *testing.T) {
 		t.Errorf("update of a stopped container: %v", res)
 	}
 }
+
+// TestBlkioValues: block I/O weight and throttles reach blkio's files
+// (this host's blkio has BFQ's weight files and the throttle files).
+func TestBlkioValues(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "sleep", "30")
+	w := uint16(300)
+	dev := specs.LinuxThrottleDevice{Rate: 1 << 20}
+	dev.Major, dev.Minor = 254, 0
+	b.spec.Linux.Resources.BlockIO = &specs.LinuxBlockIO{Weight: &w, ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{dev}}
+	b.save(t)
+	id := containerID(t)
+	r.mustRun(t, "run", "--detach", "--bundle", b.dir, id)
+	defer r.run(t, "delete", "--force", id)
+	if got := readCgroup(t, "blkio", id, "blkio.bfq.weight"); !strings.HasSuffix(got, "300") {
+		t.Errorf("blkio.bfq.weight = %q, want 300", got)
+	}
+	if got := readCgroup(t, "blkio", id, "blkio.throttle.read_bps_device"); got != "254:0 1048576" {
+		t.Errorf("blkio.throttle.read_bps_device = %q", got)
+	}
+}
+
+// TestCgroupsPathLevels: a nested cgroupsPath is created level by level,
+// and delete removes the levels it created and no other.
+func TestCgroupsPathLevels(t *testing.T) {
+	r := newRT(t)
+	mine := "capsa-itest-" + strconv.Itoa(os.Getpid())
+	// A parent that exists before (as a kubelet's pod cgroup would).
+	for _, c := range []string{"memory", "pids"} {
+		if err := os.Mkdir(filepath.Join("/sys/fs/cgroup", c, mine), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, c := range []string{"memory", "pids"} {
+			_ = os.Remove(filepath.Join("/sys/fs/cgroup", c, mine))
+		}
+	})
+	for _, tc := range []struct{ path, made, kept string }{
+		{"/" + mine + "/a/b", mine + "/a", mine},
+		{"rel-" + mine + "/c", "capsa/rel-" + mine, ""},
+	} {
+		b := newBundle(t, "sh", "-c", "cat /proc/self/cgroup")
+		b.spec.Linux.CgroupsPath = tc.path
+		b.save(t)
+		id := containerID(t)
+		r.mustRun(t, "create", "--bundle", b.dir, id)
+		leaf := strings.TrimPrefix(tc.path, "/")
+		if !strings.HasPrefix(tc.path, "/") {
+			leaf = "capsa/" + leaf
+		}
+		for _, c := range []string{"memory", "pids", "freezer"} {
+			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, leaf)); err != nil {
+				t.Errorf("cgroupsPath %q: %v", tc.path, err)
+			}
+		}
+		r.mustRun(t, "delete", "--force", id)
+		for _, c := range []string{"memory", "pids"} {
+			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, tc.made)); err == nil {
+				t.Errorf("cgroupsPath %q: %s/%s left after delete", tc.path, c, tc.made)
+			}
+			if tc.kept != "" {
+				if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, tc.kept)); err != nil {
+					t.Errorf("cgroupsPath %q: the pre-existing %s/%s was removed", tc.path, c, tc.kept)
+				}
+			}
+		}
+	}
+}
