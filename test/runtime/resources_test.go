@@ -275,3 +275,47 @@ func TestCgroupsPathLevels(t *testing.T) {
 		}
 	}
 }
+
+// TestCpusetSharesAndOOMControl: the cpuset a container sees, its shares,
+// and memory.disableOOMKiller: a process over its limit then waits
+// instead of being killed.
+func TestCpusetSharesAndOOMControl(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "sh", "-c", "grep Cpus_allowed_list /proc/self/status; x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived")
+	shares := uint64(512)
+	lim := int64(16 << 20)
+	no := true
+	b.spec.Linux.Resources.CPU = &specs.LinuxCPU{Cpus: "0", Shares: &shares}
+	b.spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &lim, Swap: &lim, DisableOOMKiller: &no}
+	b.save(t)
+	id := containerID(t)
+	r.mustRun(t, "run", "--detach", "--bundle", b.dir, id)
+	defer r.run(t, "delete", "--force", id)
+	if got := readCgroup(t, "cpu", id, "cpu.shares"); got != "512" {
+		t.Errorf("cpu.shares = %s", got)
+	}
+	if got := r.mustRun(t, "exec", id, "grep", "Cpus_allowed_list", "/proc/self/status"); strings.Fields(got)[1] != "0" {
+		t.Errorf("cpus of a process in the container: %q, want 0", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(readCgroup(t, "memory", id, "memory.oom_control"), "under_oom 1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the container never came under OOM: %s", readCgroup(t, "memory", id, "memory.oom_control"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := r.state(t, id)["status"]; st != "running" {
+		t.Errorf("with the OOM killer disabled the container is %v, want running (waiting for memory)", st)
+	}
+	// checkBeforeUpdate: a limit below the current usage is refused.
+	res := filepath.Join(t.TempDir(), "res.json")
+	if err := os.WriteFile(res, []byte(`{"memory": {"limit": 4096, "checkBeforeUpdate": true}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := r.run(t, "update", "--resources", res, id); out.code == 0 || !strings.Contains(out.stderr, "below the current usage") {
+		t.Errorf("update under the usage with checkBeforeUpdate: %v", out)
+	}
+	if got := readCgroup(t, "memory", id, "memory.limit_in_bytes"); got != strconv.FormatInt(lim, 10) {
+		t.Errorf("memory.limit_in_bytes = %s after a refused update", got)
+	}
+}
