@@ -203,6 +203,22 @@ func TestKillAll(t *testing.T) {
 	r.mustRun(t, "kill", "--all", id, "TERM")
 	waitStatus(t, r, id, "stopped")
 	r.mustRun(t, "delete", id)
+
+	// SIGKILL to all goes through cgroup v2's cgroup.kill where the
+	// container has a v2 cgroup: here, the hybrid host's unified one. A
+	// shell that ignores TERM goes too.
+	b2 := newBundle(t, "sh", "-c", "trap '' TERM; sleep 60 & sleep 60 & wait")
+	b2.save(t)
+	id2 := containerID(t)
+	r.mustRun(t, "run", "--detach", "--bundle", b2.dir, id2)
+	defer r.run(t, "delete", "--force", id2)
+	r.mustRun(t, "kill", "--all", id2, "KILL")
+	waitStatus(t, r, id2, "stopped")
+	var pl []int
+	_ = json.Unmarshal([]byte(r.mustRun(t, "ps", "--format", "json", id2)), &pl)
+	if len(pl) != 0 {
+		t.Errorf("processes left after kill --all KILL: %v", pl)
+	}
 }
 
 // TestCreatedOutlivesCreate: the runtime exits as soon as create returns;
