@@ -222,23 +222,27 @@ func load(insns []Insn) (int, error) {
 		// Passed the second time: nothing to explain.
 		return fd, nil
 	}
-	return -1, fmt.Errorf("bpf prog load: %w: verifier: %s", err, logTail(log, 4))
+	tail := logTail(log, 3)
+	if tail == "" {
+		// EINVAL from the checks before the verifier runs.
+		return -1, fmt.Errorf("bpf prog load: %w", err)
+	}
+	return -1, fmt.Errorf("bpf prog load rejected by the verifier: %s: %w", tail, err)
 }
 
-// logTail returns the last n non-empty lines of a NUL-terminated verifier
-// log, joined into one line.
+// logTail returns the last n lines of a NUL-terminated verifier log that
+// say something about the program, joined into one line. The statistics
+// the verifier ends with ("processed 5 insns ...") are left out.
 func logTail(log []byte, n int) string {
 	if i := bytes.IndexByte(log, 0); i >= 0 {
 		log = log[:i]
 	}
 	var lines []string
 	for l := range strings.SplitSeq(string(log), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
+		l = strings.TrimSpace(l)
+		if l != "" && !strings.HasPrefix(l, "processed ") && !strings.HasPrefix(l, "verification time ") {
 			lines = append(lines, l)
 		}
-	}
-	if len(lines) == 0 {
-		return "(no log)"
 	}
 	return strings.Join(lines[max(0, len(lines)-n):], "; ")
 }
