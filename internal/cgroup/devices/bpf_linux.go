@@ -87,7 +87,9 @@ func bpf(cmd uintptr, attr unsafe.Pointer, size uintptr) (int, error) {
 // BPF_F_ALLOW_MULTI, then detaches every device program that was there
 // before. The new filter is in place before the old ones go, so there is
 // no moment without a filter; in between, a device must pass both (the
-// kernel allows an access only if every attached program does).
+// kernel allows an access only if every attached program does). If the
+// program there was attached without BPF_F_ALLOW_MULTI, the new one
+// replaces it in that mode instead.
 func (p *Program) Attach(dir string) error {
 	if err := p.attach(dir); err != nil {
 		return fmt.Errorf("attach device filter to %q: %w", dir, err)
@@ -208,6 +210,8 @@ func load(insns []Insn) (int, error) {
 	if err == nil {
 		return fd, nil
 	}
+	// The verifier refuses a program with EACCES (or EINVAL for some
+	// malformed ones); any other error is not about the program.
 	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EACCES) {
 		return -1, fmt.Errorf("bpf prog load: %w", err)
 	}

@@ -5,6 +5,10 @@
 // linux.resources.devices rules into such a program; Attach loads it and
 // puts it on a cgroup in place of the one there before; Detach clears it.
 //
+// A process is limited by the programs on its cgroup and on every ancestor
+// (an access must pass them all), and on a hybrid host also by its v1
+// devices cgroup, which is a separate hierarchy.
+//
 // # Semantics
 //
 // The rules emulate the v1 devices.allow and devices.deny files, decided
