@@ -139,6 +139,8 @@ func TestCheckV2(t *testing.T) {
 		{specs.LinuxResources{Memory: &specs.LinuxMemory{Swap: &swap}}, "needs memory.limit"},
 		{specs.LinuxResources{CPU: &specs.LinuxCPU{RealtimeRuntime: &rt}}, "realtime"},
 		{specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &lim}}, ""},
+		{specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Type: "x"}}}, "linux.resources.devices[0]"},
+		{specs.LinuxResources{Devices: DefaultDeviceRules()}, ""},
 	} {
 		err := checkV2(&tc.r)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {

@@ -29,5 +29,5 @@ package cgroup
 //	network.classID               net_cls.classid                         (refused: use an eBPF program)
 //	network.priorities            net_prio.ifpriomap                      (refused)
 //	rdma                          rdma.max                                rdma.max
-//	devices                       devices.allow / devices.deny            eBPF device program (issue: resource control)
+//	devices                       devices.allow / devices.deny            eBPF device program (package devices)
 //	unified                       (refused unless the v2 file exists)     written as given

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/capsa-dev/capsa/internal/cgroup/devices"
 )
 
 // checkV2 refuses the v1-only limits on a unified host.
@@ -40,6 +42,11 @@ func checkV2(r *specs.LinuxResources) error {
 	}
 	for k := range r.Unified {
 		if err := checkUnifiedKey(k); err != nil {
+			return err
+		}
+	}
+	if len(r.Devices) > 0 {
+		if _, err := devices.Compile(r.Devices); err != nil {
 			return err
 		}
 	}
@@ -135,6 +142,17 @@ func (m *manager) setV2(r *specs.LinuxResources) error {
 	}
 	if err := setRdma(d, r.Rdma); err != nil {
 		return err
+	}
+	if len(r.Devices) > 0 {
+		// v2 has no devices controller: an eBPF program attached to the
+		// cgroup decides each open and mknod.
+		p, err := devices.Compile(r.Devices)
+		if err != nil {
+			return err
+		}
+		if err := p.Attach(d); err != nil {
+			return fmt.Errorf("linux.resources.devices: %w", err)
+		}
 	}
 	return m.setUnified(r.Unified)
 }
