@@ -151,3 +151,48 @@ func TestRefusesOwnCgroup(t *testing.T) {
 	}
 	t.Skip("the test process is in the root cgroup of every hierarchy")
 }
+
+// TestV2DeviceRulesOnUnifiedMount drives the v2 path of Set for device
+// rules against this host's cgroup2 mount (hybrid: no controllers, but
+// eBPF device programs attach to any v2 cgroup): a process in the cgroup
+// can open the allowed nodes and not the others.
+func TestV2DeviceRulesOnUnifiedMount(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	hs, err := hostHierarchies()
+	if err != nil || hs.v2 == "" {
+		t.Skip("no cgroup2 mount")
+	}
+	p := fmt.Sprintf("/capsa-test-dev-%d", os.Getpid())
+	m := &manager{st: State{Path: p, V2: filepath.Join(hs.v2, p), V2Controllers: true, Created: map[string]string{}}}
+	if err := m.create(m.st.V2); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Destroy(context.Background()) })
+	deny := []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+	if err := m.Set(&specs.LinuxResources{Devices: append(deny, DefaultDeviceRules()[:3]...)}); err != nil {
+		t.Fatal(err)
+	}
+	open := func(dev string) string {
+		script := fmt.Sprintf("echo $$ > %s/cgroup.procs && head -c1 %s >/dev/null 2>&1 && echo opened || echo denied", m.st.V2, dev)
+		out, err := exec.Command("sh", "-c", script).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := open("/dev/null"); got != "opened" {
+		t.Errorf("/dev/null (allowed): %s", got)
+	}
+	if got := open("/dev/full"); got != "denied" {
+		t.Errorf("/dev/full (not allowed): %s", got)
+	}
+	// An update replaces the program.
+	if err := m.Set(&specs.LinuxResources{Devices: append(deny, DefaultDeviceRules()...)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := open("/dev/full"); got != "opened" {
+		t.Errorf("/dev/full after allowing it: %s", got)
+	}
+}
