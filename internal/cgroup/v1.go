@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -183,7 +184,12 @@ func (m *manager) v1Blkio(r *specs.LinuxResources) error {
 			return fieldErr("linux.resources.blockIO.weight", err)
 		}
 	}
+	hasLeaf := exists(d + "/blkio.leaf_weight")
+	noLeaf := errors.New("this kernel's blkio controller has no leaf weight (CFQ, its only user, was removed in Linux 5.0)")
 	if b.LeafWeight != nil {
+		if !hasLeaf {
+			return fmt.Errorf("linux.resources.blockIO.leafWeight: %w", noLeaf)
+		}
 		if err := writeFile(d, "blkio.leaf_weight", strconv.Itoa(int(*b.LeafWeight))); err != nil {
 			return fieldErr("linux.resources.blockIO.leafWeight", err)
 		}
@@ -199,6 +205,9 @@ func (m *manager) v1Blkio(r *specs.LinuxResources) error {
 			}
 		}
 		if wd.LeafWeight != nil {
+			if !hasLeaf {
+				return fmt.Errorf("linux.resources.blockIO.weightDevice[%d].leafWeight: %w", i, noLeaf)
+			}
 			if err := writeFile(d, "blkio.leaf_weight_device", fmt.Sprintf("%s %d", dev, *wd.LeafWeight)); err != nil {
 				return fieldErr(fmt.Sprintf("linux.resources.blockIO.weightDevice[%d].leafWeight", i), err)
 			}

@@ -167,6 +167,10 @@ func TestResourcesBadInput(t *testing.T) {
 		{"unified key outside the cgroup", func(res *specs.LinuxResources) {
 			res.Unified = map[string]string{"../cgroup.procs": "1"}
 		}, "not a cgroup interface file name"},
+		{"blkio leaf weight on a kernel without CFQ", func(res *specs.LinuxResources) {
+			w := uint16(300)
+			res.BlockIO = &specs.LinuxBlockIO{LeafWeight: &w}
+		}, "linux.resources.blockIO.leafWeight: this kernel's blkio controller has no leaf weight"},
 		{"hugetlb without the controller", func(res *specs.LinuxResources) {
 			res.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 1 << 21}}
 		}, "linux.resources.hugepageLimits: this host has no hugetlb cgroup controller"},
