@@ -16,6 +16,7 @@ package cgroup
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -448,6 +449,54 @@ func TestV2MemoryOOM(t *testing.T) {
 	}
 }
 
+// oomEventsEndFixed says whether oomV2 closes its channel when ctx ends
+// and when the cgroup is removed. It does neither yet: its goroutine
+// blocks in read(2) on the inotify fd, which closing the fd from another
+// goroutine does not wake (and a later read may hit a reused fd number),
+// and removing the cgroup raises no inotify event on its files.
+// TestV2OOMEventsEnd fails with "channel still open 5s after ctx ended"
+// and "... after Destroy". Set it to true with the fix.
+const oomEventsEndFixed = false
+
+// TestV2OOMEventsEnd checks the end of OOMEvents' channel: it is closed
+// once ctx ends, and once the cgroup is removed.
+func TestV2OOMEventsEnd(t *testing.T) {
+	if !oomEventsEndFixed {
+		t.Skip("known bug: OOMEvents' channel stays open after ctx ends or the cgroup is removed (see oomEventsEndFixed)")
+	}
+	m := newV2(t, "oomend", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, err := m.OOMEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case _, ok := <-ch:
+		if ok {
+			t.Fatal("OOMEvents delivered an event after ctx ended, with no OOM")
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("OOMEvents' channel still open 5s after ctx ended, want closed")
+	}
+
+	ch, err = m.OOMEvents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Destroy(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case _, ok := <-ch:
+		if ok {
+			t.Fatal("OOMEvents delivered an event on Destroy, with no OOM")
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("OOMEvents' channel still open 5s after Destroy, want closed")
+	}
+}
+
 func TestV2PidsLimit(t *testing.T) {
 	const limit = 16
 	m := newV2(t, "pids", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(limit))}})
@@ -598,6 +647,9 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	}
 }
 
+// TestV2KillDestroy kills and removes a cgroup as `capsa-runtime kill`
+// and `delete` do: from the state another process recorded, with a
+// process in a nested cgroup that the container made itself.
 func TestV2KillDestroy(t *testing.T) {
 	requireV2(t)
 	m, err := New(Config{Path: "/capsa/v2test-kill"})
@@ -623,15 +675,37 @@ func TestV2KillDestroy(t *testing.T) {
 	if top == "" {
 		t.Fatalf("State().Created[%q] is empty after Create, want the top-most level made", st.V2)
 	}
+	nested := filepath.Join(st.V2, "nested")
+	if err := os.Mkdir(nested, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	var ws []*workload
 	for i := 0; i < 3; i++ {
 		w := startWorkload(t, "sleep", nil)
 		if err := m.Apply(w.pid()); err != nil {
 			t.Fatal(err)
 		}
+		if i == 2 {
+			if err := writeFile(nested, "cgroup.procs", strconv.Itoa(w.pid())); err != nil {
+				t.Fatal(err)
+			}
+		}
 		w.release(t)
 		w.line(t, 30*time.Second)
 		ws = append(ws, w)
+	}
+
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved State
+	if err := json.Unmarshal(b, &saved); err != nil {
+		t.Fatal(err)
+	}
+	m, err = Load(saved)
+	if err != nil {
+		t.Fatal(err)
 	}
 	pids, err := m.Procs()
 	if err != nil {
@@ -655,7 +729,7 @@ func TestV2KillDestroy(t *testing.T) {
 		t.Fatal(err)
 	}
 	destroyed = true
-	for _, d := range []string{st.V2, top} {
+	for _, d := range []string{nested, st.V2, top} {
 		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s after Destroy: stat error %v, want not exist", d, err)
 		}
