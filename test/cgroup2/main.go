@@ -32,13 +32,15 @@ import (
 
 // The markers the guest prints; internal/cgroup/v2_test.go has the same.
 const (
+	markerInit = "CAPSA-CGROUP2-INIT"
 	markerPass = "CAPSA-CGROUP2-RESULT: PASS"
 	markerFail = "CAPSA-CGROUP2-RESULT: FAIL"
 )
 
 func main() {
 	kernel := flag.String("kernel", "", "kernel image to boot (default: the newest /boot/vmlinuz-*)")
-	run := flag.String("run", "^TestV2", "tests to run in the guest (go test -run)")
+	// The pattern goes on the kernel's command line: no spaces.
+	run := flag.String("run", "^TestV2", "tests to run in the guest (go test -run; no spaces)")
 	timeout := flag.Duration("timeout", 4*time.Minute, "time allowed for the whole run, build and boot included")
 	mem := flag.String("m", "512M", "guest memory")
 	smp := flag.Int("smp", 2, "guest CPUs")
@@ -87,7 +89,7 @@ func runVM(ctx context.Context, c vmConfig) error {
 	bin := c.init
 	if bin == "" {
 		bin = filepath.Join(work, "init")
-		build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./internal/cgroup/")
+		build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "github.com/capsa-dev/capsa/internal/cgroup")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
@@ -193,7 +195,7 @@ func scanConsole(r io.Reader, w io.Writer, initSeen chan<- struct{}) (result str
 			_, _ = io.WriteString(w, line)
 			l := strings.TrimRight(line, "\r\n")
 			switch {
-			case strings.Contains(l, "CAPSA-CGROUP2-INIT"):
+			case strings.Contains(l, markerInit):
 				if initAt.IsZero() {
 					initAt = time.Now()
 					close(initSeen)
@@ -217,6 +219,8 @@ func qemuArgs(c vmConfig, initrd string) []string {
 		// now and then the boot hangs. Giving the frequency skips it.
 		"tsc_early_khz=" + hostKHz(),
 		"panic=-1", "reboot=t", "quiet", "loglevel=4",
+		// microvm has no PCI bus; without this the kernel complains.
+		"pci=off",
 		// The guest's init is the test binary; a "--" ends the kernel's
 		// parameters, and what follows is init's argv.
 		"--", "-test.v", "-test.run=" + c.run, "-test.timeout=3m",
