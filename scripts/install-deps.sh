@@ -14,8 +14,8 @@ packages=(
 	busybox-static   # offline rootfs for tests and the README example
 	runc crun        # peers: conformance and benchmark comparisons
 	iproute2         # network namespace checks in tests
-	qemu-system-x86  # make test-cgroup2: a VM with a pure cgroup v2 hierarchy
-	linux-image-amd64  # ... booted as its kernel (not this host's)
+	qemu-system-x86  # make test-cgroup2: a VM with a pure cgroup v2 hierarchy,
+	linux-image-amd64 # ... booting this kernel (the host's own is untouched)
 )
 
 missing=()

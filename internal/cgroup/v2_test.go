@@ -979,4 +979,14 @@ func TestV2Stats(t *testing.T) {
 			t.Errorf("Stats(): got %v, want %s", c.got, c.what)
 		}
 	}
+
+	// checkBeforeUpdate refuses a limit below the usage and leaves the
+	// old one.
+	err = m.Set(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(4096)), CheckBeforeUpdate: ptr(true)}})
+	if err == nil || !strings.Contains(err.Error(), "below the current usage") {
+		t.Errorf("Set(memory.limit 4096, checkBeforeUpdate) with %d bytes in use: error %v, want one saying the limit is below the usage", st.Memory.Usage.Usage, err)
+	}
+	if got := readV2(t, m, "memory.max"); got != strconv.Itoa(memLimit) {
+		t.Errorf("memory.max after a refused update = %q, want %d", got, memLimit)
+	}
 }
