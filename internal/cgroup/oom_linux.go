@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,7 +83,10 @@ func oomV1(ctx context.Context, dir string) (<-chan struct{}, error) {
 
 func (m *manager) oomV2(ctx context.Context) (<-chan struct{}, error) {
 	d := m.st.V2
-	ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	// Non-blocking, behind an *os.File: reads then wait in Go's poller,
+	// and Close wakes them (a blocking read(2) would not wake, and its fd
+	// number could be reused while it waited).
+	ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
@@ -102,17 +107,26 @@ func (m *manager) oomV2(ctx context.Context) (<-chan struct{}, error) {
 		return n, true
 	}
 	last, _ := count()
+	f := os.NewFile(uintptr(ifd), "inotify:"+d)
 	ch := make(chan struct{})
+	done := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		unix.Close(ifd)
+		select {
+		case <-ctx.Done():
+		case <-done:
+		}
+		f.Close()
 	}()
 	go func() {
 		defer close(ch)
+		defer close(done)
 		buf := make([]byte, 4096)
 		for {
-			if _, err := unix.Read(ifd, buf); err != nil {
-				if err == unix.EINTR {
+			// cgroupfs raises no inotify event when a cgroup is removed:
+			// a read times out now and then to see whether it still is.
+			_ = f.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := f.Read(buf); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) && exists(d) {
 					continue
 				}
 				return

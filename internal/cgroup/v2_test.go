@@ -449,21 +449,9 @@ func TestV2MemoryOOM(t *testing.T) {
 	}
 }
 
-// oomEventsEndFixed says whether oomV2 closes its channel when ctx ends
-// and when the cgroup is removed. It does neither yet: its goroutine
-// blocks in read(2) on the inotify fd, which closing the fd from another
-// goroutine does not wake (and a later read may hit a reused fd number),
-// and removing the cgroup raises no inotify event on its files.
-// TestV2OOMEventsEnd fails with "channel still open 5s after ctx ended"
-// and "... after Destroy". Set it to true with the fix.
-const oomEventsEndFixed = false
-
 // TestV2OOMEventsEnd checks the end of OOMEvents' channel: it is closed
 // once ctx ends, and once the cgroup is removed.
 func TestV2OOMEventsEnd(t *testing.T) {
-	if !oomEventsEndFixed {
-		t.Skip("known bug: OOMEvents' channel stays open after ctx ends or the cgroup is removed (see oomEventsEndFixed)")
-	}
 	m := newV2(t, "oomend", nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	ch, err := m.OOMEvents(ctx)
