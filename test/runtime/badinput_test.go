@@ -51,6 +51,10 @@ func TestBadConfigIsRefusedCleanly(t *testing.T) {
 			b.spec.Mounts = append(b.spec.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "/no/such/dir", Options: []string{"bind"}})
 			b.save(t)
 		}, "/no/such/dir"},
+		{"cgroupsPath climbing out with ..", func(b *bundle) {
+			b.spec.Linux.CgroupsPath = "/capsa/../../etc"
+			b.save(t)
+		}, `linux.cgroupsPath: "/capsa/../../etc": ".." is not allowed`},
 		{"failing createRuntime hook", func(b *bundle) {
 			b.spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo hook says no >&2; exit 3"}}}}
 			b.save(t)
