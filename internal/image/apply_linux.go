@@ -1,0 +1,359 @@
+package image
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/capsa-dev/capsa/internal/errdefs"
+)
+
+// Limits bound what one layer may make, so that a hostile tarball (a tar
+// bomb: huge sizes, millions of entries, absurd paths) ends in a one-line
+// error instead of a full disk.
+type Limits struct {
+	MaxBytes   int64 // sum of regular file sizes
+	MaxEntries int   // tar headers
+	MaxPath    int   // bytes of one entry's name or link target
+}
+
+// DefaultLimits are generous for real images.
+var DefaultLimits = Limits{MaxBytes: 64 << 30, MaxEntries: 1 << 20, MaxPath: 4096}
+
+// Whiteout names of the OCI layer format.
+const (
+	whiteoutPrefix = ".wh."
+	whiteoutOpaque = ".wh..wh..opq"
+)
+
+// ApplyLayer extracts the uncompressed layer tar r into the directory root,
+// which is a mounted snapshot: on an overlay, removing a lower file makes
+// overlayfs record the whiteout, so the layer's whiteouts become plain
+// removals here.
+//
+// Every path is resolved inside root with openat2(RESOLVE_IN_ROOT): a
+// symlink in the layer (or a lower one) that points to "/etc" or "../.."
+// resolves to root's own etc, never the host's. The final component is made
+// with *at calls relative to its resolved parent and O_NOFOLLOW, so it is
+// never followed either. Extended attributes are not applied yet.
+func ApplyLayer(ctx context.Context, root string, r io.Reader, lim Limits) (retErr error) {
+	rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("apply layer: open %q: %w", root, err)
+	}
+	defer unix.Close(rootFd)
+	a := &applier{rootFd: rootFd, made: map[string]bool{}}
+	tr := tar.NewReader(r)
+	var total int64
+	var dirTimes []*tar.Header
+	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("apply layer: read tar: %w", err)
+		}
+		if n >= lim.MaxEntries {
+			return errdefs.Invalid(fmt.Sprintf("apply layer: more than %d entries", lim.MaxEntries))
+		}
+		if len(hdr.Name) > lim.MaxPath || len(hdr.Linkname) > lim.MaxPath {
+			return errdefs.Invalid(fmt.Sprintf("apply layer: entry %.64q...: name or link over %d bytes", hdr.Name, lim.MaxPath))
+		}
+		if hdr.Typeflag == tar.TypeReg { // tar.Reader turns old TypeRegA into TypeReg
+			if hdr.Size < 0 || total+hdr.Size > lim.MaxBytes {
+				return errdefs.Invalid(fmt.Sprintf("apply layer: entry %q: files over %d bytes in all", hdr.Name, lim.MaxBytes))
+			}
+			total += hdr.Size
+		}
+		name := clean(hdr.Name)
+		if name == "" {
+			if hdr.Typeflag == tar.TypeDir {
+				dirTimes = append(dirTimes, hdr) // the root's own attributes
+				if err := a.setAttrs(rootFd, ".", hdr); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := a.entry(tr, name, hdr); err != nil {
+			return fmt.Errorf("apply layer: entry %q: %w", hdr.Name, err)
+		}
+		if hdr.Typeflag == tar.TypeDir {
+			h := *hdr
+			h.Name = name
+			dirTimes = append(dirTimes, &h)
+		}
+	}
+	// Directory times last: making their entries changed them.
+	for _, h := range dirTimes {
+		name := clean(h.Name)
+		if name == "" {
+			name = "."
+		}
+		ts := []unix.Timespec{unix.NsecToTimespec(h.AccessTime.UnixNano()), unix.NsecToTimespec(h.ModTime.UnixNano())}
+		if h.AccessTime.IsZero() {
+			ts[0] = ts[1]
+		}
+		fd, err := a.resolve(name, unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			continue // removed by a later whiteout
+		}
+		unix.UtimesNanoAt(unix.AT_FDCWD, procFd(fd), ts, 0)
+		unix.Close(fd)
+	}
+	return nil
+}
+
+// clean makes a tar name relative to the root: "./a/../b/" → "b",
+// "/etc/passwd" and "../../etc/passwd" → "etc/passwd" (inside root). ""
+// is the root itself.
+func clean(name string) string {
+	return strings.TrimPrefix(path.Clean("/"+name), "/")
+}
+
+type applier struct {
+	rootFd int
+	// made holds the paths this layer has created, which an opaque
+	// whiteout in the same layer must keep.
+	made map[string]bool
+}
+
+// resolve opens name (relative to the root) with openat2 RESOLVE_IN_ROOT.
+func (a *applier) resolve(name string, flags int) (int, error) {
+	for {
+		fd, err := unix.Openat2(a.rootFd, name, &unix.OpenHow{
+			Flags:   uint64(flags | unix.O_CLOEXEC),
+			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+			continue // a rename raced the lookup: try again
+		}
+		return fd, err
+	}
+}
+
+// parent opens the directory that holds name, making missing directories
+// (tars need not list every parent), and returns it with name's last
+// component.
+func (a *applier) parent(name string) (int, string, error) {
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		dir = "."
+	}
+	fd, err := a.resolve(dir, unix.O_PATH|unix.O_DIRECTORY)
+	if errors.Is(err, unix.ENOENT) {
+		if err := a.mkdirAll(dir); err != nil {
+			return -1, "", err
+		}
+		fd, err = a.resolve(dir, unix.O_PATH|unix.O_DIRECTORY)
+	}
+	if err != nil {
+		return -1, "", fmt.Errorf("open parent %q: %w", dir, err)
+	}
+	return fd, base, nil
+}
+
+// mkdirAll makes dir and its missing ancestors, each resolved in the root.
+func (a *applier) mkdirAll(dir string) error {
+	parts := strings.Split(dir, "/")
+	for i := range parts {
+		sub := strings.Join(parts[:i+1], "/")
+		fd, err := a.resolve(sub, unix.O_PATH|unix.O_DIRECTORY)
+		if err == nil {
+			unix.Close(fd)
+			continue
+		}
+		if !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("open %q: %w", sub, err)
+		}
+		pfd, base, err := a.parent(sub)
+		if err != nil {
+			return err
+		}
+		err = unix.Mkdirat(pfd, base, 0o755)
+		unix.Close(pfd)
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("mkdir %q: %w", sub, err)
+		}
+	}
+	return nil
+}
+
+// procFd names the open file fd (its magic link in /proc).
+func procFd(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// removeAt removes base (a file or a whole tree) from the directory dirFd.
+// os.RemoveAll walks with openat/unlinkat and O_NOFOLLOW, and the
+// /proc/self/fd path names exactly the directory already resolved.
+func removeAt(dirFd int, base string) error {
+	err := os.RemoveAll(procFd(dirFd) + "/" + base)
+	if err != nil {
+		return fmt.Errorf("remove %q: %w", base, err)
+	}
+	return nil
+}
+
+func (a *applier) entry(tr *tar.Reader, name string, hdr *tar.Header) error {
+	if strings.HasPrefix(path.Base(name), whiteoutPrefix) {
+		return a.whiteout(name)
+	}
+	pfd, base, err := a.parent(name)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pfd)
+
+	// An entry replaces what is there, except that a directory over a
+	// directory merges.
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+		if !(hdr.Typeflag == tar.TypeDir && st.Mode&unix.S_IFMT == unix.S_IFDIR) {
+			if err := removeAt(pfd, base); err != nil {
+				return err
+			}
+		}
+	}
+	a.made[name] = true
+
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+	case tar.TypeReg:
+		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return err
+		}
+		f := os.NewFile(uintptr(fd), name)
+		_, err = io.CopyN(f, tr, hdr.Size)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	case tar.TypeSymlink:
+		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
+			return err
+		}
+	case tar.TypeLink:
+		target := clean(hdr.Linkname)
+		tfd, err := a.resolve(target, unix.O_PATH|unix.O_NOFOLLOW)
+		if err != nil {
+			return fmt.Errorf("link target %q: %w", hdr.Linkname, err)
+		}
+		// Through /proc/self/fd with AT_SYMLINK_FOLLOW rather than
+		// AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH (rootless has not).
+		err = unix.Linkat(unix.AT_FDCWD, procFd(tfd), pfd, base, unix.AT_SYMLINK_FOLLOW)
+		unix.Close(tfd)
+		if err != nil {
+			return fmt.Errorf("link to %q: %w", hdr.Linkname, err)
+		}
+		return nil // a hard link shares its target's attributes
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		kind := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
+		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+		if err := unix.Mknodat(pfd, base, kind|0o600, int(dev)); err != nil {
+			return err
+		}
+	case tar.TypeXGlobalHeader:
+		return nil
+	default:
+		return errdefs.Invalid(fmt.Sprintf("unsupported tar type %q", hdr.Typeflag))
+	}
+	return a.setAttrs(pfd, base, hdr)
+}
+
+// whiteout applies a whiteout entry: remove what lower layers had at the
+// named path, or, for the opaque marker, in the directory. A whiteout under
+// a directory that does not exist (in the root) removes nothing.
+func (a *applier) whiteout(name string) error {
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	fd, err := a.resolve(orDot(dir), unix.O_PATH|unix.O_DIRECTORY)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open parent %q: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if base == whiteoutOpaque {
+		return a.opaque(fd, dir)
+	}
+	return removeAt(fd, strings.TrimPrefix(base, whiteoutPrefix))
+}
+
+func orDot(dir string) string {
+	if dir == "" {
+		return "."
+	}
+	return dir
+}
+
+// setAttrs applies owner, mode and mtime of hdr to base in dirFd, never
+// following a symlink.
+func (a *applier) setAttrs(dirFd int, base string, hdr *tar.Header) error {
+	if err := unix.Fchownat(dirFd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("chown: %w", err)
+	}
+	if hdr.Typeflag != tar.TypeSymlink {
+		// fchmodat has no working AT_SYMLINK_NOFOLLOW before Linux 6.6;
+		// base is not a symlink here (we just made it), so plain is safe.
+		if err := unix.Fchmodat(dirFd, base, uint32(hdr.Mode)&0o7777, 0); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
+	}
+	mt := hdr.ModTime
+	if mt.IsZero() {
+		mt = time.Unix(0, 0)
+	}
+	at := hdr.AccessTime
+	if at.IsZero() {
+		at = mt
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(at.UnixNano()), unix.NsecToTimespec(mt.UnixNano())}
+	if err := unix.UtimesNanoAt(dirFd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times: %w", err)
+	}
+	return nil
+}
+
+// opaque empties the directory dir (relative to the root, "" for the root)
+// of what lower layers put there, keeping what this layer already made.
+func (a *applier) opaque(dirFd int, dir string) error {
+	fd, err := unix.Openat(dirFd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	d := os.NewFile(uintptr(fd), dir)
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if a.made[path.Join(dir, n)] {
+			continue
+		}
+		if err := removeAt(dirFd, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package image
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
+
+	"github.com/capsa-dev/capsa/internal/errdefs"
+	"github.com/capsa-dev/capsa/internal/snapshot"
+)
+
+// Unpack makes a committed snapshot for each layer of img, named by the
+// chain ID of the layers up to it (so images sharing a base share its
+// snapshots), skipping those that exist, and returns the top chain ID: the
+// parent to Prepare a container's snapshot on.
+//
+// A layer is applied through the mounts of a snapshot Prepared on the one
+// below, on a temporary mount point, and committed only once its tar was
+// read to the end and matched its diff ID; on any error the snapshot is
+// removed and nothing under the chain ID exists.
+func Unpack(ctx context.Context, img Image, sn snapshot.Snapshotter, lim Limits) (digest.Digest, error) {
+	var parent digest.Digest
+	var diffIDs []digest.Digest
+	for i, l := range img.Layers() {
+		diffIDs = append(diffIDs, l.DiffID())
+		chain := identity.ChainID(diffIDs)
+		if info, err := sn.Stat(ctx, chain.String()); err == nil && info.Kind == snapshot.KindCommitted {
+			parent = chain
+			continue
+		}
+		if err := unpackLayer(ctx, sn, l, chain, parent, lim); err != nil {
+			return "", fmt.Errorf("unpack image %s: layer %d (%s): %w", img.Descriptor().Digest, i, l.Descriptor().Digest, err)
+		}
+		parent = chain
+	}
+	return parent, nil
+}
+
+func unpackLayer(ctx context.Context, sn snapshot.Snapshotter, l Layer, chain, parent digest.Digest, lim Limits) error {
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	key := "extract-" + hex.EncodeToString(rnd[:]) + "-" + chain.String()
+	ms, err := sn.Prepare(ctx, key, parent.String())
+	if err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			sn.Remove(context.WithoutCancel(ctx), key)
+		}
+	}()
+	if err := applyMounted(ctx, ms, l, lim); err != nil {
+		return err
+	}
+	if err := sn.Commit(ctx, chain.String(), key); err != nil {
+		if errors.Is(err, errdefs.ErrAlreadyExists) {
+			return nil // another unpack of the same layers won; ours is removed
+		}
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// applyMounted mounts ms on a temporary directory, applies l there and
+// unmounts, whatever happens.
+func applyMounted(ctx context.Context, ms []snapshot.Mount, l Layer, lim Limits) (retErr error) {
+	target, err := os.MkdirTemp("", "capsa-unpack-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(target)
+	if err := snapshot.MountAll(ms, target); err != nil {
+		return err
+	}
+	defer func() {
+		if err := snapshot.UnmountAll(target); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
+	rc, err := l.Uncompressed(ctx)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := ApplyLayer(ctx, target, rc, lim); err != nil {
+		return err
+	}
+	// Read to EOF (tar's end blocks, padding): the diff ID check is there.
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return err
+	}
+	return nil
+}
