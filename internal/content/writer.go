@@ -283,6 +283,9 @@ func (s *Store) eachIngest(fn func(dir string, locked bool, fi fs.FileInfo) erro
 			return fmt.Errorf("list ingests: %w", err)
 		}
 		locked := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil
+		// While fn runs, the lock is ours: a Writer of this ref that starts
+		// now gets ErrUnavailable, which is what a caller racing a cleanup
+		// should see.
 		fi, err := f.Stat()
 		if err == nil {
 			err = fn(dir, locked, fi)

@@ -112,6 +112,7 @@ func newEnv(t *testing.T) env {
 	if os.Geteuid() != 0 {
 		t.Skip("unpacking mounts snapshots: run as root")
 	}
+	t.Setenv("TMPDIR", t.TempDir()) // Unpack's temporary mount points
 	cs, err := content.Open(filepath.Join(t.TempDir(), "content"))
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,8 @@ import (
 // A layer is applied through the mounts of a snapshot Prepared on the one
 // below, on a temporary mount point, and committed only once its tar was
 // read to the end and matched its diff ID; on any error the snapshot is
-// removed and nothing under the chain ID exists.
+// removed and nothing under the chain ID exists. The temporary mount points
+// are made under os.TempDir ($TMPDIR) and removed.
 func Unpack(ctx context.Context, img Image, sn snapshot.Snapshotter, lim Limits) (digest.Digest, error) {
 	var parent digest.Digest
 	var diffIDs []digest.Digest

@@ -279,11 +279,15 @@ func (o *Snapshotter) mounts(b *bolt.Bucket, key string, r record) ([]snapshot.M
 	case r.Kind == snapshot.KindActive && len(lowers) == 0:
 		return []snapshot.Mount{{Type: "bind", Source: fsDir, Options: []string{"rbind", "rw"}}}, nil
 	case r.Kind == snapshot.KindActive:
-		return []snapshot.Mount{{Type: "overlay", Source: "overlay", Options: []string{
+		opts := []string{
 			"lowerdir=" + strings.Join(lowers, ":"),
 			"upperdir=" + fsDir,
 			"workdir=" + filepath.Join(o.dir(r.ID), "work"),
-		}}}, nil
+		}
+		if indexOptionSupported() {
+			opts = append(opts, "index=off")
+		}
+		return []snapshot.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 	case len(lowers) == 0:
 		return []snapshot.Mount{{Type: "bind", Source: fsDir, Options: []string{"rbind", "ro"}}}, nil
 	case len(lowers) == 1:
@@ -294,6 +298,16 @@ func (o *Snapshotter) mounts(b *bolt.Bucket, key string, r record) ([]snapshot.M
 		}}}, nil
 	}
 }
+
+// indexOptionSupported reports whether overlayfs knows the index option
+// (Linux 4.13+). A kernel built with the index on by default records each
+// upper's origin in its lowers' file handles and then refuses to mount the
+// same lower layer under a second upper; capsa shares every committed layer
+// among all containers of an image, so it turns the index off.
+var indexOptionSupported = sync.OnceValue(func() bool {
+	_, err := os.Stat("/sys/module/overlay/parameters/index")
+	return err == nil
+})
 
 // Commit turns the active snapshot key into the committed snapshot name.
 // key must not be mounted any more.
