@@ -44,7 +44,8 @@ const (
 // symlink in the layer (or a lower one) that points to "/etc" or "../.."
 // resolves to root's own etc, never the host's. The final component is made
 // with *at calls relative to its resolved parent and O_NOFOLLOW, so it is
-// never followed either. Extended attributes are not applied yet.
+// never followed either. Extended attributes come from PAX SCHILY.xattr
+// records, except overlayfs's own.
 func ApplyLayer(ctx context.Context, root string, r io.Reader, lim Limits) (retErr error) {
 	rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -319,6 +320,9 @@ func (a *applier) setAttrs(dirFd int, base string, hdr *tar.Header) error {
 			return fmt.Errorf("chmod: %w", err)
 		}
 	}
+	if err := setXattrs(dirFd, base, hdr); err != nil {
+		return err
+	}
 	mt := hdr.ModTime
 	if mt.IsZero() {
 		mt = time.Unix(0, 0)
@@ -330,6 +334,29 @@ func (a *applier) setAttrs(dirFd int, base string, hdr *tar.Header) error {
 	ts := []unix.Timespec{unix.NsecToTimespec(at.UnixNano()), unix.NsecToTimespec(mt.UnixNano())}
 	if err := unix.UtimesNanoAt(dirFd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("set times: %w", err)
+	}
+	return nil
+}
+
+// setXattrs applies the extended attributes a tar carries as PAX
+// SCHILY.xattr records (security.capability of ping, for one). Attributes
+// in overlayfs's own namespaces are refused: a layer must not plant
+// trusted.overlay.redirect or .opaque metadata that the overlay below
+// would obey.
+func setXattrs(dirFd int, base string, hdr *tar.Header) error {
+	for k, v := range hdr.PAXRecords {
+		name, ok := strings.CutPrefix(k, "SCHILY.xattr.")
+		if !ok {
+			continue
+		}
+		if strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
+			return errdefs.Invalid(fmt.Sprintf("xattr %q: overlayfs metadata is not allowed in a layer", name))
+		}
+		// lsetxattr does not follow base; the directory part is the
+		// parent already resolved in the root.
+		if err := unix.Lsetxattr(procFd(dirFd)+"/"+base, name, []byte(v), 0); err != nil {
+			return fmt.Errorf("set xattr %q: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -10,8 +10,41 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/capsa-dev/capsa/internal/errdefs"
 )
+
+func TestApplyXattrs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for trusted/security xattrs")
+	}
+	mk := func(xattrs map[string]string) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		h := &tar.Header{Name: "f", Typeflag: tar.TypeReg, Mode: 0o644, Format: tar.FormatPAX, PAXRecords: map[string]string{}}
+		for k, v := range xattrs {
+			h.PAXRecords["SCHILY.xattr."+k] = v
+		}
+		tw.WriteHeader(h)
+		tw.Close()
+		return buf.Bytes()
+	}
+	root := t.TempDir()
+	if err := ApplyLayer(context.Background(), root, bytes.NewReader(mk(map[string]string{"user.capsa": "v"})), DefaultLimits); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 16)
+	if n, err := unix.Getxattr(filepath.Join(root, "f"), "user.capsa", b); err != nil || string(b[:n]) != "v" {
+		t.Errorf("user.capsa = %q, %v; want v", b[:n], err)
+	}
+	for _, name := range []string{"trusted.overlay.opaque", "user.overlay.redirect"} {
+		err := ApplyLayer(context.Background(), t.TempDir(), bytes.NewReader(mk(map[string]string{name: "y"})), DefaultLimits)
+		if !errors.Is(err, errdefs.ErrInvalid) {
+			t.Errorf("layer with %s: %v, want invalid", name, err)
+		}
+	}
+}
 
 func TestClean(t *testing.T) {
 	for in, want := range map[string]string{

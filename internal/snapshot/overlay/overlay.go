@@ -422,6 +422,47 @@ func (o *Snapshotter) Walk(ctx context.Context, fn func(snapshot.Info) error) er
 	})
 }
 
+// Check verifies that metadata and directories agree: every record has
+// its fs directory (and an active one its work directory) and no directory
+// lacks a record. The conformance suite runs it after each crash.
+func (o *Snapshotter) Check(ctx context.Context) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	want := map[string]snapshot.Kind{}
+	if err := o.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSnapshots).ForEach(func(k, v []byte) error {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("snapshot %q: bad record: %w", k, err)
+			}
+			want[strconv.FormatUint(r.ID, 10)] = r.Kind
+			return nil
+		})
+	}); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(filepath.Join(o.root, "snapshots"))
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if _, ok := want[e.Name()]; !ok {
+			return fmt.Errorf("snapshot dir %s: no record", e.Name())
+		}
+	}
+	for id, kind := range want {
+		if _, err := os.Stat(filepath.Join(o.root, "snapshots", id, "fs")); err != nil {
+			return fmt.Errorf("snapshot %s: %w", id, err)
+		}
+		if kind == snapshot.KindActive {
+			if _, err := os.Stat(filepath.Join(o.root, "snapshots", id, "work")); err != nil {
+				return fmt.Errorf("snapshot %s: %w", id, err)
+			}
+		}
+	}
+	return nil
+}
+
 // Dir returns the directory holding the files of snapshot key, for tools
 // that read a committed layer directly (diff, export). Writing to it is
 // only safe for an active snapshot that is not mounted.

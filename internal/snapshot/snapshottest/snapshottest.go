@@ -29,6 +29,12 @@ import (
 	"github.com/capsa-dev/capsa/internal/snapshot"
 )
 
+// Checker is what a snapshotter may implement to let the suite verify its
+// storage after a crash (metadata and files agree, nothing orphaned).
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
 // NewFunc opens a snapshotter rooted at root (creating it if empty).
 type NewFunc func(ctx context.Context, root string) (snapshot.Snapshotter, error)
 
@@ -448,6 +454,11 @@ func testCrash(t *testing.T, nf NewFunc) {
 					t.Errorf("round %d: mount %q: %v", round, name, err)
 				}
 				snapshot.UnmountAll(target)
+			}
+		}
+		if c, ok := s.(Checker); ok {
+			if err := c.Check(ctx); err != nil {
+				t.Errorf("round %d: check after kill: %v", round, err)
 			}
 		}
 		key := fmt.Sprintf("after-%d", round)
