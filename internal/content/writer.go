@@ -172,6 +172,7 @@ func (w *writer) Commit(ctx context.Context) error {
 			w.discard()
 			return errdefs.AlreadyExists(fmt.Sprintf("content %s: already exists", got))
 		}
+		w.f.Chmod(0o600) // still an ingest: keep it writable for a resume
 		return fmt.Errorf("commit %q: %w", w.ref, err)
 	}
 	if err := syncDir(filepath.Dir(target)); err != nil {
