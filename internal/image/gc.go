@@ -106,8 +106,10 @@ func readJSON(ctx context.Context, cs *content.Store, desc ocispec.Descriptor, l
 
 // GCSnapshots removes the committed layer snapshots (named by chain ID)
 // that no image record's platform manifest needs and that no other snapshot
-// (a container's, a newer layer's) stands on, and returns their names.
-func GCSnapshots(ctx context.Context, cs *content.Store, images *Store, sn snapshot.Snapshotter, platform ocispec.Platform) ([]string, error) {
+// (a container's, a newer layer's) stands on, and the extraction snapshots
+// of unpacks that died (a crash, a kill) older than grace, and returns
+// their names.
+func GCSnapshots(ctx context.Context, cs *content.Store, images *Store, sn snapshot.Snapshotter, platform ocispec.Platform, grace time.Duration) ([]string, error) {
 	recs, err := images.List(ctx)
 	if err != nil {
 		return nil, err
@@ -127,12 +129,16 @@ func GCSnapshots(ctx context.Context, cs *content.Store, images *Store, sn snaps
 			keep[identity.ChainID(ids[:i+1]).String()] = true
 		}
 	}
+	cutoff := time.Now().Add(-grace)
 	var removed []string
 	// Leaves first: each pass removes what has no children now.
 	for {
 		var candidates []string
 		if err := sn.Walk(ctx, func(i snapshot.Info) error {
-			if i.Kind == snapshot.KindCommitted && strings.HasPrefix(i.Name, "sha256:") && !keep[i.Name] {
+			switch {
+			case i.Kind == snapshot.KindCommitted && strings.HasPrefix(i.Name, "sha256:") && !keep[i.Name]:
+				candidates = append(candidates, i.Name)
+			case i.Kind == snapshot.KindActive && strings.HasPrefix(i.Name, extractPrefix) && i.Created.Before(cutoff):
 				candidates = append(candidates, i.Name)
 			}
 			return nil

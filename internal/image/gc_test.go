@@ -79,14 +79,24 @@ func TestGC(t *testing.T) {
 	}
 
 	topB := identity.ChainID([]digest.Digest{digest.FromBytes(l1), digest.FromBytes(l3)}).String()
-	if got, err := GCSnapshots(ctx, e.cs, is, e.sn, DefaultPlatform()); err != nil || len(got) != 0 {
+	if got, err := GCSnapshots(ctx, e.cs, is, e.sn, DefaultPlatform(), time.Hour); err != nil || len(got) != 0 {
 		t.Errorf("GCSnapshots under a container = %v, %v; want nothing removed", got, err)
 	}
 	if err := e.sn.Remove(ctx, "container"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := GCSnapshots(ctx, e.cs, is, e.sn, DefaultPlatform()); err != nil || fmt.Sprint(got) != fmt.Sprint([]string{topB}) {
+	if got, err := GCSnapshots(ctx, e.cs, is, e.sn, DefaultPlatform(), time.Hour); err != nil || fmt.Sprint(got) != fmt.Sprint([]string{topB}) {
 		t.Errorf("GCSnapshots = %v, %v; want [%s]", got, err, topB)
+	}
+	// An unpack that died left its extraction snapshot: removed past the grace.
+	if _, err := e.sn.Prepare(ctx, extractPrefix+"dead-"+chains[0], chains[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := GCSnapshots(ctx, e.cs, is, e.sn, DefaultPlatform(), time.Hour); err != nil || len(got) != 0 {
+		t.Errorf("GCSnapshots of a fresh extraction = %v, %v; want nothing removed", got, err)
+	}
+	if got, err := GCSnapshots(ctx, e.cs, is, e.sn, DefaultPlatform(), 0); err != nil || len(got) != 1 {
+		t.Errorf("GCSnapshots of a stale extraction = %v, %v; want it removed", got, err)
 	}
 	for _, c := range []string{chains[0], digest.FromBytes(l1).String()} {
 		if _, err := e.sn.Stat(ctx, c); err != nil {

@@ -44,10 +44,14 @@ func Unpack(ctx context.Context, img Image, sn snapshot.Snapshotter, lim Limits)
 	return parent, nil
 }
 
+// extractPrefix starts the keys of the active snapshots Unpack applies
+// layers in; GCSnapshots removes stale ones.
+const extractPrefix = "extract-"
+
 func unpackLayer(ctx context.Context, sn snapshot.Snapshotter, l Layer, chain, parent digest.Digest, lim Limits) error {
 	var rnd [6]byte
 	rand.Read(rnd[:])
-	key := "extract-" + hex.EncodeToString(rnd[:]) + "-" + chain.String()
+	key := extractPrefix + hex.EncodeToString(rnd[:]) + "-" + chain.String()
 	ms, err := sn.Prepare(ctx, key, parent.String())
 	if err != nil {
 		return err
