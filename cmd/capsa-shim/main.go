@@ -1,0 +1,42 @@
+// Command capsa-shim keeps one container alive, holds its stdio, writes its
+// log and records its exit, independently of the engine that started it.
+// See package internal/shim.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/capsa-dev/capsa/internal/shim"
+)
+
+func main() {
+	var cfg shim.Config
+	fs := flag.NewFlagSet("capsa-shim", flag.ContinueOnError)
+	fs.StringVar(&cfg.ID, "id", "", "container id")
+	fs.StringVar(&cfg.Bundle, "bundle", "", "OCI bundle directory")
+	fs.StringVar(&cfg.Runtime, "runtime", "capsa-runtime", "OCI runtime binary")
+	fs.StringVar(&cfg.RuntimeRoot, "root", "", "the runtime's --root")
+	fs.StringVar(&cfg.StateDir, "state-dir", "", "directory for the shim's socket and exit.json")
+	fs.StringVar(&cfg.Log.Path, "log-path", "", "json-file log of the container's output")
+	fs.Int64Var(&cfg.Log.MaxSize, "log-max-size", 0, "rotate the log at this many bytes (0: never)")
+	fs.IntVar(&cfg.Log.MaxFiles, "log-max-file", 1, "log files to keep, the live one included")
+	fs.BoolVar(&cfg.Terminal, "tty", false, "the container has a terminal (process.terminal)")
+	fs.BoolVar(&cfg.Stdin, "stdin", false, "keep the container's stdin open for attach")
+	debug := fs.Bool("debug", false, "log debug messages")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := shim.Run(context.Background(), cfg, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "capsa-shim: %v\n", err)
+		os.Exit(1)
+	}
+}

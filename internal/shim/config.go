@@ -1,0 +1,58 @@
+package shim
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+
+	"github.com/capsa-dev/capsa/internal/shim/logfile"
+)
+
+// Config is what one shim runs.
+type Config struct {
+	// ID of the container.
+	ID string
+	// Bundle is the OCI bundle directory.
+	Bundle string
+	// Runtime is the OCI runtime binary, RuntimeRoot its --root.
+	Runtime     string
+	RuntimeRoot string
+	// StateDir holds the socket and exit.json; created 0700 if missing.
+	StateDir string
+	// Log is the json-file log; an empty Path: output is only attached.
+	Log logfile.Config
+	// Terminal: the container has a pty (its config.json has
+	// process.terminal true). Stdin: keep the container's stdin open for
+	// attach; otherwise it is /dev/null.
+	Terminal bool
+	Stdin    bool
+	// Logger for the shim's own messages; nil: discarded.
+	Logger *slog.Logger
+}
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$`)
+
+func (c *Config) validate() error {
+	if !validID.MatchString(c.ID) {
+		return fmt.Errorf("shim: container id %q: want letters, digits, _ . + - (at most 128)", c.ID)
+	}
+	for _, p := range []struct{ name, v string }{
+		{"bundle", c.Bundle}, {"runtime", c.Runtime}, {"root", c.RuntimeRoot}, {"state-dir", c.StateDir},
+	} {
+		if p.v == "" {
+			return fmt.Errorf("shim for container %q: --%s is required", c.ID, p.name)
+		}
+		if p.name != "runtime" && !filepath.IsAbs(p.v) {
+			return fmt.Errorf("shim for container %q: --%s %q: want an absolute path", c.ID, p.name, p.v)
+		}
+	}
+	if c.Log.Path != "" && !filepath.IsAbs(c.Log.Path) {
+		return fmt.Errorf("shim for container %q: --log-path %q: want an absolute path", c.ID, c.Log.Path)
+	}
+	// sun_path holds 108 bytes with the NUL.
+	if n := len(filepath.Join(c.StateDir, SocketName)); n > 107 {
+		return fmt.Errorf("shim for container %q: --state-dir %q: the socket path would be %d bytes, the limit is 107", c.ID, c.StateDir, n)
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+// Package shim keeps one container alive on its own: it creates and starts
+// the container with an OCI runtime (capsa-runtime, or any runtime with
+// runc's command line), holds the container's stdio, writes its output to a
+// Docker json-file log (package logfile), reaps its init and records how it
+// ended, and answers the engine on a unix socket. The engine (capsad) can
+// die and come back: the shim, and the container, carry on.
+//
+// # Process
+//
+// The caller starts capsa-shim, which calls Run. Run makes the process a
+// daemon: a new session (setsid), a child subreaper (PR_SET_CHILD_SUBREAPER,
+// so that the container's init is reparented to the shim when the runtime,
+// its parent, exits after create), cwd "/", SIGPIPE/SIGHUP/SIGINT/SIGTERM
+// ignored (a shim stops only through shutdown, or SIGKILL). Once the
+// container runs it prints one JSON line on stdout, {"pid":N,"socket":P} (or
+// {"error":"..."} and exits 1), and then points stdin and stdout at
+// /dev/null, and stderr too unless it is a regular file (the shim's own log):
+// nothing ties it to a pipe the caller holds.
+//
+// # Protocol
+//
+// The socket is <state-dir>/shim.sock, a filesystem socket of mode 0600 in
+// a directory of mode 0700; never an abstract one, which any process in
+// the host's network namespace could reach (CVE-2020-15257). A connection
+// carries JSON lines: a Request, then its Response, any number of times.
+// attach turns the connection into a stream after its response: the shim
+// sends frames in Docker's attach format (an 8-byte header: stream 1 for
+// stdout or 2 for stderr, three zero bytes, a big-endian uint32 length; then
+// the bytes; a terminal's output is stream 1), and the client sends raw
+// stdin bytes. The shim closes the connection when the container's output
+// ends; a client's half-close closes the container's stdin if it asked for
+// close_stdin.
+//
+//	capsad                      capsa-shim                     capsa-runtime
+//	  │ exec capsa-shim --id ..     │                                │
+//	  │────────────────────────────▶│ setsid, subreaper, listen      │
+//	  │                             │ create --bundle B [--console-socket S] ID
+//	  │                             │───────────────────────────────▶│ init waits
+//	  │                             │◀── pty master (SCM_RIGHTS) ────│ (--tty)
+//	  │                             │ start ID ─────────────────────▶│ init runs
+//	  │◀── {"pid":N,"socket":P} ────│ stdio → /dev/null              │ (exits; init
+//	  │                             │                                │  reparented)
+//	  │── {"op":"attach"} ─────────▶│                                │
+//	  │◀── {"ok":true} + frames ────│◀── output ─── container        │
+//	  │── {"op":"kill","signal":"TERM"} ▶ kill ID TERM ─────────────▶│
+//	  │── {"op":"wait"} ───────────▶│ SIGCHLD: wait4(init)           │
+//	  │                             │ exit.json (temp+fsync+rename)  │
+//	  │◀── {"ok":true,"state":{..,"exit_code":143}}                  │
+//	  │── {"op":"shutdown"} ───────▶│ delete ID ────────────────────▶│ cgroup, state gone
+//	  │◀── {"ok":true} ─────────────│ close fds, remove sockets, exit
+//
+// Requests (field op): state; attach (stdin, close_stdin); resize (rows,
+// cols); kill (signal, a name or number, and all); wait; shutdown (force:
+// kill the container first). Every response has ok, or error with a
+// one-line message naming the container; state, wait, kill and shutdown
+// carry the State.
+//
+// # Exit
+//
+// When the init exits the shim waits (at most ExitDrain) for the
+// container's output to end, then writes <state-dir>/exit.json atomically
+// (temp file, fsync, rename, fsync of the directory) and only then answers
+// waiters: an engine that restarts finds the outcome with ReadExit even if
+// the shim has gone. The exit code is the process's, or 128+signal.
+//
+// # Reaping
+//
+// The shim runs the runtime as children too, whose exit status os/exec
+// must collect. So the reaper waits for the init by its pid at any time,
+// but collects other children (processes orphaned into the shim by the
+// subreaper flag) with wait4(-1) only while no runtime command runs
+// (runMu); each runtime command triggers a pass when it ends.
+package shim

@@ -1,0 +1,81 @@
+package shim
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+)
+
+// runtime runs one runtime command with stdio on /dev/null.
+func (s *Shim) runtime(ctx context.Context, args ...string) error {
+	return s.runtimeIO(ctx, [3]*os.File{}, args...)
+}
+
+// runtimeIO runs one runtime command with the given stdio (nil: /dev/null).
+// The runtime logs in JSON to <state-dir>/runtime.log; a failure's message
+// is the last error it logged there. Not stderr: a container created with
+// pipes keeps the runtime's stderr, and a pipe read to its end would wait
+// for the container.
+func (s *Shim) runtimeIO(ctx context.Context, stdio [3]*os.File, args ...string) error {
+	logPath := s.path(runtimeLog)
+	var off int64
+	if st, err := os.Stat(logPath); err == nil {
+		off = st.Size()
+	}
+	full := append([]string{"--root", s.cfg.RuntimeRoot, "--log", logPath, "--log-format", "json"}, args...)
+	cmd := exec.CommandContext(ctx, s.cfg.Runtime, full...)
+	if stdio[0] != nil {
+		cmd.Stdin = stdio[0]
+	}
+	if stdio[1] != nil {
+		cmd.Stdout = stdio[1]
+	}
+	if stdio[2] != nil {
+		cmd.Stderr = stdio[2]
+	}
+	s.runMu.Lock()
+	err := cmd.Run()
+	s.runMu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	if err == nil {
+		return nil
+	}
+	msg := lastError(logPath, off)
+	if msg == "" {
+		msg = err.Error()
+	}
+	return fmt.Errorf("%s container %q: %s", args[0], s.cfg.ID, msg)
+}
+
+// lastError is the message of the last error-level record in the runtime's
+// JSON log after offset off.
+func lastError(path string, off int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return ""
+	}
+	var msg string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var rec struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Level == "error" && rec.Msg != "" {
+			msg = rec.Msg
+		}
+	}
+	return msg
+}

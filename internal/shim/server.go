@@ -1,0 +1,253 @@
+package shim
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxRequest bounds one request line.
+const maxRequest = 64 * 1024
+
+// serve accepts clients until shutdown.
+func (s *Shim) serve() {
+	go func() {
+		for {
+			conn, err := s.ln.AcceptUnix()
+			if err != nil {
+				select {
+				case <-s.done:
+					return
+				default:
+				}
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				s.log.Warn("accept", "err", err)
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			go s.handle(conn)
+		}
+	}()
+	<-s.done
+}
+
+// handle answers the requests of one connection.
+func (s *Shim) handle(conn *net.UnixConn) {
+	closeConn := true
+	defer func() {
+		if closeConn {
+			conn.Close()
+		}
+	}()
+	// A client that goes away ends what it waits for.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	br := bufio.NewReaderSize(conn, 4096)
+	enc := json.NewEncoder(conn)
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				_ = enc.Encode(Response{Error: fmt.Sprintf("container %q: %v", s.cfg.ID, err)})
+			}
+			return
+		}
+		var req Request
+		if err := json.Unmarshal(line, &req); err != nil {
+			_ = enc.Encode(Response{Error: fmt.Sprintf("container %q: bad request: %v", s.cfg.ID, err)})
+			return
+		}
+		if req.Op == OpAttach {
+			closeConn = false
+			s.attach(conn, br, enc, req)
+			return
+		}
+		resp, after := s.do(ctx, req)
+		if err := enc.Encode(resp); err != nil {
+			return
+		}
+		if after != nil {
+			after()
+			return
+		}
+	}
+}
+
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		part, err := br.ReadSlice('\n')
+		line = append(line, part...)
+		if len(line) > maxRequest {
+			return nil, fmt.Errorf("request longer than %d bytes", maxRequest)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(line) > 0 {
+				return line, nil
+			}
+			return nil, err
+		}
+		return line, nil
+	}
+}
+
+var validSignal = regexp.MustCompile(`^[A-Za-z0-9+]{1,16}$`)
+
+// do answers one request but attach. after, if set, runs once the response
+// is sent, and ends the connection.
+func (s *Shim) do(ctx context.Context, req Request) (resp Response, after func()) {
+	id := s.cfg.ID
+	fail := func(format string, a ...any) Response {
+		return Response{Error: fmt.Sprintf(format, a...)}
+	}
+	switch req.Op {
+	case OpState:
+		st := s.State()
+		return Response{OK: true, State: &st}, nil
+
+	case OpWait:
+		select {
+		case <-s.exited:
+		case <-ctx.Done():
+			return fail("wait for container %q: the shim is shutting down", id), nil
+		}
+		st := s.State()
+		return Response{OK: true, State: &st}, nil
+
+	case OpKill:
+		sig := req.Signal
+		if sig == "" {
+			sig = "TERM"
+		}
+		if !validSignal.MatchString(sig) {
+			return fail("kill container %q: invalid signal %q", id, req.Signal), nil
+		}
+		if s.hasExited() {
+			return fail("kill container %q: not running", id), nil
+		}
+		args := []string{"kill"}
+		if req.All {
+			args = append(args, "--all")
+		}
+		if err := s.runtime(ctx, append(args, id, sig)...); err != nil {
+			return fail("%v", err), nil
+		}
+		st := s.State()
+		return Response{OK: true, State: &st}, nil
+
+	case OpResize:
+		if s.master == nil {
+			return fail("resize container %q: it has no terminal", id), nil
+		}
+		if req.Rows == 0 || req.Cols == 0 {
+			return fail("resize container %q: rows and cols must be above 0", id), nil
+		}
+		ws := &unix.Winsize{Row: req.Rows, Col: req.Cols}
+		rc, err := s.master.SyscallConn()
+		if err == nil {
+			cerr := rc.Control(func(fd uintptr) { err = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) })
+			if cerr != nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fail("resize container %q: %v", id, err), nil
+		}
+		return Response{OK: true}, nil
+
+	case OpShutdown:
+		if !s.hasExited() {
+			if !req.Force {
+				return fail("shutdown shim of container %q: the container runs; kill it first or use force", id), nil
+			}
+			if err := s.runtime(ctx, "kill", "--all", id, "KILL"); err != nil && !s.hasExited() {
+				return fail("shutdown shim of container %q: %v", id, err), nil
+			}
+			select {
+			case <-s.exited:
+			case <-time.After(10 * time.Second):
+				return fail("shutdown shim of container %q: still running 10s after SIGKILL", id), nil
+			case <-ctx.Done():
+				return fail("shutdown shim of container %q: canceled", id), nil
+			}
+		}
+		if err := s.runtime(ctx, "delete", id); err != nil {
+			if err2 := s.runtime(ctx, "delete", "--force", id); err2 != nil {
+				return fail("shutdown shim of container %q: %v", id, err), nil
+			}
+		}
+		st := s.State()
+		return Response{OK: true, State: &st}, s.stop
+	}
+	return fail("container %q: unknown op %q", id, req.Op), nil
+}
+
+// attach streams the output to conn as frames and, with stdin, the
+// client's bytes to the container.
+func (s *Shim) attach(conn *net.UnixConn, br *bufio.Reader, enc *json.Encoder, req Request) {
+	defer conn.Close()
+	id := s.cfg.ID
+	var stdin io.Writer
+	if req.Stdin {
+		if !s.cfg.Stdin {
+			_ = enc.Encode(Response{Error: fmt.Sprintf("attach container %q: its stdin is not open (the shim runs without --stdin)", id)})
+			return
+		}
+		if stdin = s.stdinWriter(); stdin == nil {
+			_ = enc.Encode(Response{Error: fmt.Sprintf("attach container %q: its stdin is closed", id)})
+			return
+		}
+	}
+	ch, ok := s.out.subscribe()
+	if err := enc.Encode(Response{OK: true}); err != nil {
+		if ok {
+			s.out.unsubscribe(ch)
+		}
+		return
+	}
+	if !ok {
+		return // the output has ended
+	}
+	defer s.out.unsubscribe(ch)
+	if stdin != nil {
+		go func() {
+			_, err := io.Copy(stdin, br)
+			if err == nil && req.CloseStdin && s.master == nil {
+				s.closeStdin()
+			}
+		}()
+	}
+	for {
+		select {
+		case f, ok := <-ch:
+			if !ok {
+				return
+			}
+			if _, err := conn.Write(f); err != nil {
+				return
+			}
+		case <-s.done:
+			return
+		}
+	}
+}
