@@ -38,7 +38,7 @@ func Read(ctx context.Context, cfg Config, follow bool, fn func(Entry) error) er
 		}
 		_, err = readEntries(bufio.NewReader(f), nil, fn)
 		f.Close()
-		if err != nil && !errors.Is(err, io.EOF) {
+		if !errors.Is(err, io.EOF) {
 			return err
 		}
 	}
@@ -126,7 +126,8 @@ func sameFile(f *os.File, fi fs.FileInfo) bool {
 }
 
 // readEntries decodes lines until EOF; an unfinished last line is returned
-// to be completed by the next call. It returns io.EOF at the end.
+// to be completed by the next call. It returns io.EOF at the end, or fn's
+// error, never nil.
 func readEntries(r *bufio.Reader, partial []byte, fn func(Entry) error) ([]byte, error) {
 	for {
 		line, err := r.ReadSlice('\n')
