@@ -85,7 +85,7 @@ func Run(ctx context.Context, cfg Config, ready io.Writer) (retErr error) {
 		exited: make(chan struct{}), done: make(chan struct{}),
 	}
 	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+		s.log = discardLogger()
 	}
 	s.log = s.log.With("container", cfg.ID)
 	if err := daemonize(); err != nil {
@@ -545,3 +545,5 @@ func (s *Shim) removeFiles() {
 		}
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
