@@ -166,7 +166,13 @@ func newEnv(t *testing.T, args ...string) *env {
 // start writes config.json and starts the shim (as the test's child).
 func (e *env) start(t *testing.T, tty, stdin bool) {
 	t.Helper()
-	e.spec.Process.Terminal = tty
+	e.startWith(t, e.config(tty, stdin))
+}
+
+// startWith starts the shim with cfg.
+func (e *env) startWith(t *testing.T, cfg shim.Config) {
+	t.Helper()
+	e.spec.Process.Terminal = cfg.Terminal
 	data, err := json.MarshalIndent(e.spec, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +187,7 @@ func (e *env) start(t *testing.T, tty, stdin bool) {
 	defer shimLog.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pid, err := shim.Launch(ctx, shimBin, e.config(tty, stdin), shimLog)
+	pid, err := shim.Launch(ctx, shimBin, cfg, shimLog)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package shim_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/capsa-dev/capsa/internal/shim"
+	"github.com/capsa-dev/capsa/internal/shim/logfile"
 )
 
 // TestLogStreams: each line lands in the json-file log with its stream.
@@ -182,7 +184,6 @@ func TestSurvivesCallerKill(t *testing.T) {
 		t.Errorf("state %+v, want the container running", st)
 	}
 	waitFor(t, 5*time.Second, "the log to grow after the caller died", func() bool { return lines() > n+3 })
-	t.Logf("shim RSS while the container runs: %s", rss(t, shimPid))
 	if _, err := e.client.Shutdown(ctxT(t, 10*time.Second), true); err != nil {
 		t.Fatal(err)
 	}
@@ -210,23 +211,6 @@ func shimChild(t *testing.T, pid int) int {
 		return false
 	})
 	return found
-}
-
-// rss is VmRSS of pid.
-func rss(t *testing.T, pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var parts []string
-	for _, l := range strings.Split(string(b), "\n") {
-		for _, k := range []string{"VmRSS:", "RssAnon:", "RssFile:"} {
-			if strings.HasPrefix(l, k) {
-				parts = append(parts, strings.Join(strings.Fields(l), " "))
-			}
-		}
-	}
-	return strings.Join(parts, ", ")
 }
 
 // syncBuf is a buffer written by attach and read by the test.
@@ -336,5 +320,54 @@ func TestTerminal(t *testing.T) {
 	}
 	if err := e.client.Resize(ctx, 0, 0); err == nil {
 		t.Errorf("resize to 0x0 accepted")
+	}
+}
+
+// TestLogRotationFollow: a chatty container's log rotates at --log-max-size
+// keeping --log-max-file files, and a follower sees every line in order
+// across the rotations.
+func TestLogRotationFollow(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "for i in $(seq 1 400); do echo line $i; [ $((i % 50)) = 0 ] && sleep 0.3; done")
+	cfg := e.config(false, false)
+	cfg.Log.MaxSize, cfg.Log.MaxFiles = 4096, 3
+	ctx := ctxT(t, 30*time.Second)
+	followed := make(chan []string, 1)
+	go func() {
+		var got []string
+		fctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		_ = logfile.Read(fctx, cfg.Log, true, func(en logfile.Entry) error {
+			got = append(got, strings.TrimSpace(en.Log))
+			if len(got) == 400 {
+				cancel()
+			}
+			return nil
+		})
+		followed <- got
+	}()
+	e.startWith(t, cfg)
+	if _, err := e.client.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", ".1", ".2"} {
+		fi, err := os.Stat(e.logPath + suffix)
+		if err != nil {
+			t.Fatalf("rotated file: %v", err)
+		}
+		if fi.Size() > 4096+200 {
+			t.Errorf("%s: %d bytes, want at most max-size plus one entry", fi.Name(), fi.Size())
+		}
+	}
+	if _, err := os.Stat(e.logPath + ".3"); err == nil {
+		t.Errorf("a fourth log file exists with max-file 3")
+	}
+	got := <-followed
+	if len(got) != 400 {
+		t.Fatalf("followed %d lines, want 400", len(got))
+	}
+	for i, l := range got {
+		if want := fmt.Sprintf("line %d", i+1); l != want {
+			t.Fatalf("followed line %d = %q, want %q", i, l, want)
+		}
 	}
 }
