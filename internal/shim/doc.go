@@ -22,8 +22,9 @@
 // The socket is <state-dir>/shim.sock, a filesystem socket of mode 0600 in
 // a directory of mode 0700; never an abstract one, which any process in
 // the host's network namespace could reach (CVE-2020-15257). A connection
-// carries JSON lines: a Request, then its Response, any number of times.
-// attach turns the connection into a stream after its response: the shim
+// carries JSON lines: a Request, then its Response, any number of times;
+// wait is the last request of its connection (a client that hangs up ends
+// its wait). attach turns the connection into a stream after its response: the shim
 // sends frames in Docker's attach format (an 8-byte header: stream 1 for
 // stdout or 2 for stderr, three zero bytes, a big-endian uint32 length; then
 // the bytes; a terminal's output is stream 1), and the client sends raw

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 )
 
 // runtime runs one runtime command with stdio on /dev/null.
@@ -48,6 +50,10 @@ func (s *Shim) runtimeIO(ctx context.Context, stdio [3]*os.File, args ...string)
 		return nil
 	}
 	msg := lastError(logPath, off)
+	if strings.Contains(msg, strconv.Quote(s.cfg.ID)) {
+		// The runtime named the container already.
+		return fmt.Errorf("%s: %s", args[0], msg)
+	}
 	if msg == "" {
 		msg = err.Error()
 	}

@@ -79,6 +79,19 @@ func (s *Shim) handle(conn *net.UnixConn) {
 			s.attach(conn, br, enc, req)
 			return
 		}
+		if req.Op == OpWait {
+			// wait ends the connection: so the reader below, which
+			// notices a client that went away and ends its wait, is
+			// the only one left on br.
+			go func() {
+				if _, err := br.Peek(1); err != nil {
+					cancel()
+				}
+			}()
+			resp, _ := s.do(ctx, req)
+			_ = enc.Encode(resp)
+			return
+		}
 		resp, after := s.do(ctx, req)
 		if err := enc.Encode(resp); err != nil {
 			return
@@ -129,7 +142,7 @@ func (s *Shim) do(ctx context.Context, req Request) (resp Response, after func()
 		select {
 		case <-s.exited:
 		case <-ctx.Done():
-			return fail("wait for container %q: the shim is shutting down", id), nil
+			return fail("wait for container %q: canceled", id), nil
 		}
 		st := s.State()
 		return Response{OK: true, State: &st}, nil

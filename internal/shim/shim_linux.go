@@ -56,6 +56,10 @@ type Shim struct {
 	stdinMu sync.Mutex
 	stdin   *os.File // the write end of the container's stdin pipe
 
+	// initReaped is set, by the reaper goroutine only, once the init is
+	// collected: its pid is not waited for again, as it may be reused.
+	initReaped bool
+
 	// mu guards exit.
 	mu     sync.Mutex
 	exit   *Exit
@@ -100,7 +104,7 @@ func Run(ctx context.Context, cfg Config, ready io.Writer) (retErr error) {
 	if err := s.listen(); err != nil {
 		return err
 	}
-	cu.Add(func() { s.ln.Close(); os.Remove(s.path(SocketName)) })
+	cu.Add(func() { s.ln.Close(); s.removeFiles() })
 	if cfg.Log.Path != "" {
 		w, err := logfile.Open(cfg.Log)
 		if err != nil {
@@ -455,8 +459,11 @@ func (s *Shim) reaper(sigchld chan os.Signal) {
 func (s *Shim) reap() {
 	var ws unix.WaitStatus
 	// The init is never an os/exec child: wait for it at any time.
-	if p, _ := unix.Wait4(s.pid, &ws, unix.WNOHANG, nil); p == s.pid {
-		go s.finishExit(ws, time.Now())
+	if !s.initReaped {
+		if p, _ := unix.Wait4(s.pid, &ws, unix.WNOHANG, nil); p == s.pid {
+			s.initReaped = true
+			go s.finishExit(ws, time.Now())
+		}
 	}
 	if !s.runMu.TryLock() {
 		return // the runtime command's end kicks another pass
@@ -467,7 +474,8 @@ func (s *Shim) reap() {
 		if p <= 0 || err != nil {
 			return
 		}
-		if p == s.pid {
+		if p == s.pid && !s.initReaped {
+			s.initReaped = true
 			go s.finishExit(ws, time.Now())
 		} else {
 			s.log.Debug("reaped orphan", "pid", p)

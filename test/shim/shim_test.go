@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -369,5 +370,40 @@ func TestLogRotationFollow(t *testing.T) {
 		if want := fmt.Sprintf("line %d", i+1); l != want {
 			t.Fatalf("followed line %d = %q, want %q", i, l, want)
 		}
+	}
+}
+
+// TestStartFailureLeavesNothing: a container that cannot start makes Launch
+// fail with a one-line error naming it, and leaves no shim, socket,
+// runtime state or cgroup.
+func TestStartFailureLeavesNothing(t *testing.T) {
+	e := newEnv(t, "/no/such/binary")
+	data, err := json.Marshal(e.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.bundle, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = shim.Launch(ctxT(t, 20*time.Second), shimBin, e.config(false, false), nil)
+	if err == nil {
+		t.Fatal("Launch of a container whose binary does not exist succeeded")
+	}
+	t.Logf("error: %v", err)
+	if !strings.Contains(err.Error(), `"`+e.id+`"`) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error %q: want one line naming container %q", err, e.id)
+	}
+	waitFor(t, 5*time.Second, "no shim process", func() bool { return len(leftovers()) == 0 })
+	if _, err := os.Lstat(filepath.Join(e.stateDir, shim.SocketName)); err == nil {
+		t.Errorf("socket left behind")
+	}
+	if _, err := os.Stat(filepath.Join(e.rtRoot, e.id)); err == nil {
+		t.Errorf("runtime state left behind")
+	}
+	if d := cgroupDirs(e.id); len(d) > 0 {
+		t.Errorf("cgroups left behind: %v", d)
+	}
+	if ents, _ := os.ReadDir(e.stateDir); len(ents) > 0 {
+		t.Errorf("state dir keeps %v", ents)
 	}
 }
