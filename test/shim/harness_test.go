@@ -49,7 +49,12 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	shimBin = filepath.Join(dir, "capsa-shim")
-	out, err := exec.Command("go", "build", "-o", shimBin, "github.com/capsa-dev/capsa/cmd/capsa-shim").CombinedOutput()
+	args := []string{"build", "-o", shimBin}
+	if os.Getenv("CAPSA_SHIM_RACE") != "" {
+		// The shim under the race detector (RSS figures are then meaningless).
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, "github.com/capsa-dev/capsa/cmd/capsa-shim")...).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build capsa-shim: %v\n%s", err, out)
 		return 1
@@ -201,6 +206,9 @@ func (e *env) config(tty, stdin bool) shim.Config {
 }
 
 func (e *env) cleanup(t *testing.T) {
+	if b, err := os.ReadFile(filepath.Join(e.dir, "shim.log")); err == nil && strings.Contains(string(b), "DATA RACE") {
+		t.Errorf("the shim of %s raced", e.id)
+	}
 	if t.Failed() {
 		if b, err := os.ReadFile(filepath.Join(e.dir, "shim.log")); err == nil {
 			t.Logf("shim log:\n%s", b)

@@ -3,8 +3,10 @@ package shim_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMemory reports what a shim costs while its container runs: VmRSS,
@@ -22,7 +24,27 @@ func TestMemory(t *testing.T) {
 		status := procFields(t, fmt.Sprintf("/proc/%d/status", e.shimPid), "VmRSS", "RssAnon", "RssFile", "Threads")
 		pss := procFields(t, fmt.Sprintf("/proc/%d/smaps_rollup", e.shimPid), "Pss", "Pss_Anon", "Pss_File")
 		t.Logf("shim %d: %s; %s", e.shimPid, status, pss)
+		// Its only child is the container's init: whatever the runtime
+		// left orphaned has been reaped, no zombie waits.
+		st, err := e.client.State(ctxT(t, 5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := children(e.shimPid), fmt.Sprint(st.Pid); got != want {
+			t.Errorf("shim %d has children %q, want only the init %s", e.shimPid, got, want)
+		}
 	}
+}
+
+// children lists the child pids of pid's threads.
+func children(pid int) string {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var all []string
+	for _, p := range tasks {
+		b, _ := os.ReadFile(p)
+		all = append(all, strings.Fields(string(b))...)
+	}
+	return strings.Join(all, " ")
 }
 
 // procFields picks "Key: value" lines out of a /proc file.
