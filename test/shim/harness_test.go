@@ -206,9 +206,6 @@ func (e *env) config(tty, stdin bool) shim.Config {
 }
 
 func (e *env) cleanup(t *testing.T) {
-	if b, err := os.ReadFile(filepath.Join(e.dir, "shim.log")); err == nil && strings.Contains(string(b), "DATA RACE") {
-		t.Errorf("the shim of %s raced", e.id)
-	}
 	if t.Failed() {
 		if b, err := os.ReadFile(filepath.Join(e.dir, "shim.log")); err == nil {
 			t.Logf("shim log:\n%s", b)
@@ -228,6 +225,10 @@ func (e *env) cleanup(t *testing.T) {
 	_ = exec.Command(e.rt, "--root", e.rtRoot, "delete", "--force", e.id).Run()
 	for _, d := range cgroupDirs(e.id) {
 		os.Remove(d)
+	}
+	// After the shutdown: a race report comes at any time until the exit.
+	if b, err := os.ReadFile(filepath.Join(e.dir, "shim.log")); err == nil && strings.Contains(string(b), "DATA RACE") {
+		t.Errorf("the shim of %s raced:\n%s", e.id, b)
 	}
 	os.RemoveAll(e.dir)
 }
