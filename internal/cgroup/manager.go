@@ -168,6 +168,12 @@ func (m *manager) Destroy(ctx context.Context) error {
 				break
 			}
 		}
+		// capsa's own parent goes with its last container, whichever
+		// container made it: with containers made and removed side by
+		// side, the one that made it may not be the last to leave.
+		if def := m.mountOf(dir) + DefaultParent; strings.HasPrefix(dir, def+"/") {
+			_ = unix.Rmdir(def)
+		}
 		delete(m.st.Created, dir)
 	}
 	return errors.Join(errs...)

@@ -216,14 +216,24 @@ func (r *Runtime) create(ctx context.Context, o CreateOpts, mode initMode, conso
 		return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
 	}
 	c.state.Cgroup = cg.State()
-	// init sets up the rootfs while the limits are applied and the state
-	// is recorded; it waits for the acknowledgement of its "ready" before
-	// anything of the container runs (awaitInit).
+	// Device rules first: init opens and makes device nodes while it sets
+	// up the rootfs, and v1 has a window between "deny all" and the allow
+	// rules that follow it.
+	if resources != nil && len(resources.Devices) > 0 {
+		if err := cg.Set(&specs.LinuxResources{Devices: resources.Devices}); err != nil {
+			return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
+		}
+	}
+	// init sets up the rootfs while the other limits are applied and the
+	// state is recorded; it waits for the acknowledgement of its "ready"
+	// before anything of the container runs (awaitInit).
 	if err := parentSock.send(&syncMsg{Type: msgConfig, Init: ic}); err != nil {
 		return nil, nil, fmt.Errorf("container %q: %w", o.ID, proc.exitReason(err))
 	}
 	if resources != nil {
-		if err := cg.Set(resources); err != nil {
+		rest := *resources
+		rest.Devices = nil
+		if err := cg.Set(&rest); err != nil {
 			return nil, nil, fmt.Errorf("container %q: %w", o.ID, err)
 		}
 	}
