@@ -116,7 +116,9 @@ func TestPidsLimit(t *testing.T) {
 }
 
 // TestCPUQuota: a busy loop under cpu quota 20000/period 100000 uses about
-// 20 % of one CPU over a second.
+// 20 % of one CPU over a second, and is throttled. The upper bound is the
+// quota's; the lower one is loose, since other test packages may share the
+// two CPUs.
 func TestCPUQuota(t *testing.T) {
 	r := newRT(t)
 	b := newBundle(t, "sh", "-c", "while :; do :; done")
@@ -127,24 +129,41 @@ func TestCPUQuota(t *testing.T) {
 	r.mustRun(t, "run", "--detach", "--bundle", b.dir, id)
 	defer r.run(t, "delete", "--force", id)
 	time.Sleep(200 * time.Millisecond)
-	u0, t0 := mustAtoi(t, readCgroup(t, "cpuacct", id, "cpuacct.usage")), time.Now()
-	time.Sleep(time.Second)
-	u1, t1 := mustAtoi(t, readCgroup(t, "cpuacct", id, "cpuacct.usage")), time.Now()
-	share := float64(u1-u0) / float64(t1.Sub(t0).Nanoseconds())
-	if share < 0.10 || share > 0.30 {
-		t.Errorf("busy loop under a 20 %% quota used %.0f %% of a CPU", share*100)
+	// share measures the CPU the container used over a second, and how
+	// many periods it was throttled in meanwhile.
+	share := func() (float64, int64) {
+		u0, t0 := mustAtoi(t, readCgroup(t, "cpuacct", id, "cpuacct.usage")), time.Now()
+		th0 := throttled(t, id)
+		time.Sleep(time.Second)
+		u1, t1 := mustAtoi(t, readCgroup(t, "cpuacct", id, "cpuacct.usage")), time.Now()
+		return float64(u1-u0) / float64(t1.Sub(t0).Nanoseconds()), throttled(t, id) - th0
+	}
+	if s, th := share(); s < 0.05 || s > 0.30 || th < 5 {
+		t.Errorf("busy loop under a 20 %% quota: %.0f %% of a CPU, throttled in %d periods of 10", s*100, th)
 	}
 	if got := readCgroup(t, "cpu", id, "cpu.cfs_quota_us"); got != "20000" {
 		t.Errorf("cpu.cfs_quota_us = %s", got)
 	}
 	// update moves the quota: 50 %.
 	r.mustRun(t, "update", "--cpu-quota", "50000", id)
-	u0, t0 = mustAtoi(t, readCgroup(t, "cpuacct", id, "cpuacct.usage")), time.Now()
-	time.Sleep(time.Second)
-	u1, t1 = mustAtoi(t, readCgroup(t, "cpuacct", id, "cpuacct.usage")), time.Now()
-	if share := float64(u1-u0) / float64(t1.Sub(t0).Nanoseconds()); share < 0.40 || share > 0.60 {
-		t.Errorf("busy loop after update to a 50 %% quota used %.0f %% of a CPU", share*100)
+	if got := readCgroup(t, "cpu", id, "cpu.cfs_quota_us"); got != "50000" {
+		t.Errorf("cpu.cfs_quota_us after update = %s, want 50000", got)
 	}
+	if s, th := share(); s < 0.15 || s > 0.60 || th < 5 {
+		t.Errorf("busy loop after update to a 50 %% quota: %.0f %% of a CPU, throttled in %d periods of 10", s*100, th)
+	}
+}
+
+// throttled reads nr_throttled from the container's cpu.stat.
+func throttled(t *testing.T, id string) int64 {
+	t.Helper()
+	for _, line := range strings.Split(readCgroup(t, "cpu", id, "cpu.stat"), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == "nr_throttled" {
+			return mustAtoi(t, v)
+		}
+	}
+	t.Fatal("no nr_throttled in cpu.stat")
+	return 0
 }
 
 // TestResourcesBadInput: values the kernel or the spec refuse, unknown
