@@ -175,9 +175,10 @@ func TestPauseResume(t *testing.T) {
 	}
 	r.mustRun(t, "resume", id)
 	waitStatus(t, r, id, "running")
-	time.Sleep(200 * time.Millisecond)
-	if c3 := count(); c3 == c1 {
-		t.Errorf("resumed container made no progress: %q", c3)
+	for deadline := time.Now().Add(5 * time.Second); count() == c1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("resumed container made no progress in 5 s: %q", c1)
+		}
 	}
 }
 
