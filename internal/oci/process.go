@@ -28,6 +28,9 @@ func WithImageConfig(c ocispec.ImageConfig) SpecOpt {
 		if len(args) > 0 {
 			s.Process.Args = args
 		}
+		if g := fromContext(ctx); g != nil {
+			g.imageEntrypoint, g.imageCmd = c.Entrypoint, c.Cmd
+		}
 		s.Process.Env = mergeEnv(s.Process.Env, c.Env)
 		if c.WorkingDir != "" {
 			if err := WithWorkdir(c.WorkingDir)(ctx, s); err != nil {
@@ -72,15 +75,63 @@ func ParseSignal(v string) (unix.Signal, error) {
 }
 
 // WithProcessArgs sets the whole command line, replacing the image's
-// entrypoint and command.
+// entrypoint and command and any WithCommand or WithEntrypoint.
 func WithProcessArgs(args ...string) SpecOpt {
-	return func(_ context.Context, s *specs.Spec) error {
+	return func(ctx context.Context, s *specs.Spec) error {
 		if len(args) == 0 {
 			return flagErr("command", "", "no command given")
 		}
 		s.Process.Args = append([]string(nil), args...)
+		if g := fromContext(ctx); g != nil {
+			g.argsExplicit = true
+		}
 		return nil
 	}
+}
+
+// WithCommand replaces the image's CMD with the arguments after the image
+// name in `capsa run IMAGE CMD...`; the image's entrypoint stays in front.
+func WithCommand(cmd ...string) SpecOpt {
+	return func(ctx context.Context, s *specs.Spec) error {
+		c := append([]string(nil), cmd...)
+		if g := fromContext(ctx); g != nil {
+			g.cmd = &c
+			return nil
+		}
+		s.Process.Args = c
+		return nil
+	}
+}
+
+// WithEntrypoint replaces the image's entrypoint (--entrypoint); as in
+// Docker it also drops the image's CMD, and no arguments clear the
+// entrypoint.
+func WithEntrypoint(ep ...string) SpecOpt {
+	return func(ctx context.Context, s *specs.Spec) error {
+		e := append([]string(nil), ep...)
+		if g := fromContext(ctx); g != nil {
+			g.entrypoint = &e
+			return nil
+		}
+		s.Process.Args = e
+		return nil
+	}
+}
+
+// composeArgs builds the command line from the image's entrypoint and
+// cmd and the run's overrides, as Docker does.
+func (g *generation) composeArgs(s *specs.Spec) {
+	if g.argsExplicit || (g.cmd == nil && g.entrypoint == nil) {
+		return
+	}
+	ep, cmd := g.imageEntrypoint, g.imageCmd
+	if g.entrypoint != nil {
+		ep, cmd = *g.entrypoint, nil
+	}
+	if g.cmd != nil {
+		cmd = *g.cmd
+	}
+	s.Process.Args = append(append([]string(nil), ep...), cmd...)
 }
 
 // WithEnv merges env (-e) into the process's environment as Docker does:

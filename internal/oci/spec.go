@@ -65,6 +65,12 @@ type generation struct {
 
 	seccomp        seccompMode
 	seccompProfile []byte
+
+	// The command: the image's entrypoint and cmd, the run's overrides
+	// (nil: not given), and whether WithProcessArgs set it outright.
+	imageEntrypoint, imageCmd []string
+	entrypoint, cmd           *[]string
+	argsExplicit              bool
 }
 
 type genKey struct{}
@@ -106,10 +112,14 @@ func Generate(ctx context.Context, opts ...SpecOpt) (*specs.Spec, error) {
 	if err := g.applyCaps(s); err != nil {
 		return nil, err
 	}
+	g.composeArgs(s)
 	for _, fn := range g.late {
 		if err := fn(ctx, s); err != nil {
 			return nil, err
 		}
+	}
+	if len(s.Process.Args) == 0 {
+		return nil, errdefs.Invalid("no command specified: the image has none and none was given")
 	}
 	if err := checkMemory(s); err != nil {
 		return nil, err

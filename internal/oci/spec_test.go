@@ -36,9 +36,14 @@ func fakeHost(t *testing.T, nofileHard uint64, canRaise bool) {
 	t.Cleanup(func() { hostRlimit, canRaiseRlimits, numCPU, onlineCPUs = oldRl, oldRaise, oldCPU, oldOnline })
 }
 
+// generate is Generate with a command first, as every run has one.
+func generate(opts ...SpecOpt) (*specs.Spec, error) {
+	return Generate(context.Background(), append([]SpecOpt{WithProcessArgs("sh")}, opts...)...)
+}
+
 func gen(t *testing.T, opts ...SpecOpt) *specs.Spec {
 	t.Helper()
-	s, err := Generate(context.Background(), opts...)
+	s, err := generate(opts...)
 	if err != nil {
 		t.Fatalf("Generate: %v", err)
 	}
@@ -181,7 +186,7 @@ func TestSeccomp(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Generate(context.Background(), WithSeccompProfile([]byte("{bad"))); err == nil || !strings.HasPrefix(err.Error(), "--security-opt seccomp: ") {
+	if _, err := generate(WithSeccompProfile([]byte("{bad"))); err == nil || !strings.HasPrefix(err.Error(), "--security-opt seccomp: ") {
 		t.Errorf("bad profile: got %v", err)
 	}
 }
@@ -227,7 +232,7 @@ func TestCapabilities(t *testing.T) {
 		{WithCapAdd("CAP_BOGUS"), `--cap-add "CAP_BOGUS": unknown capability`},
 		{WithCapDrop("bogus"), `--cap-drop "bogus": unknown capability`},
 	} {
-		_, err := Generate(context.Background(), tc.opt)
+		_, err := generate(tc.opt)
 		if err == nil || err.Error() != tc.want || !errors.Is(err, errdefs.ErrInvalid) {
 			t.Errorf("got %v, want %q", err, tc.want)
 		}
@@ -335,7 +340,7 @@ func TestMemory(t *testing.T) {
 		{"bad swap", []SpecOpt{WithMemorySwap(-2)}, nil, nil, `--memory-swap "-2": must be a size or -1`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Generate(context.Background(), tc.opts...)
+			s, err := generate(tc.opts...)
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err {
 					t.Fatalf("got %v, want %q", err, tc.err)
@@ -394,7 +399,7 @@ func TestCPU(t *testing.T) {
 		{"cpuset bad range", WithCpusetCpus("1-0"), specs.LinuxCPU{}, `--cpuset-cpus "1-0": invalid range "1-0"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Generate(context.Background(), tc.opt)
+			s, err := generate(tc.opt)
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err {
 					t.Fatalf("got %v, want %q", err, tc.err)
@@ -464,7 +469,7 @@ func TestUlimits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fakeHost(t, 20000, tc.canRaise)
-			s, err := Generate(context.Background(), WithUlimits(tc.uls...))
+			s, err := generate(WithUlimits(tc.uls...))
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err {
 					t.Fatalf("got %v, want %q", err, tc.err)
@@ -502,7 +507,7 @@ func TestEnv(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Generate(context.Background(), WithEnv([]string{"=x"})); err == nil || err.Error() != `--env "=x": variable name is empty` {
+	if _, err := generate(WithEnv([]string{"=x"})); err == nil || err.Error() != `--env "=x": variable name is empty` {
 		t.Errorf("got %v", err)
 	}
 }
@@ -538,9 +543,41 @@ func TestProcessOpts(t *testing.T) {
 		{WithLabels(map[string]string{"": "v"}), `--label "=v": empty label name`},
 		{WithRootfs("", false), `--rootfs "": empty path`},
 	} {
-		if _, err := Generate(context.Background(), tc.opt); err == nil || err.Error() != tc.want {
+		if _, err := generate(tc.opt); err == nil || err.Error() != tc.want {
 			t.Errorf("got %v, want %q", err, tc.want)
 		}
+	}
+}
+
+func TestCommand(t *testing.T) {
+	fakeHost(t, 20000, false)
+	img := WithImageConfig(ocispec.ImageConfig{Entrypoint: []string{"/ep", "-x"}, Cmd: []string{"serve"}})
+	for _, tc := range []struct {
+		name string
+		opts []SpecOpt
+		want []string
+	}{
+		{"image", []SpecOpt{img}, []string{"/ep", "-x", "serve"}},
+		{"command keeps entrypoint", []SpecOpt{img, WithCommand("run", "1")}, []string{"/ep", "-x", "run", "1"}},
+		{"command before image", []SpecOpt{WithCommand("run"), img}, []string{"/ep", "-x", "run"}},
+		{"entrypoint drops image cmd", []SpecOpt{img, WithEntrypoint("/bin/sh")}, []string{"/bin/sh"}},
+		{"entrypoint and command", []SpecOpt{img, WithEntrypoint("/bin/sh"), WithCommand("-c", "true")}, []string{"/bin/sh", "-c", "true"}},
+		{"empty entrypoint", []SpecOpt{img, WithEntrypoint(), WithCommand("echo")}, []string{"echo"}},
+		{"process args win", []SpecOpt{img, WithCommand("x"), WithProcessArgs("/a")}, []string{"/a"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Generate(context.Background(), tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(s.Process.Args, tc.want) {
+				t.Errorf("got %q, want %q", s.Process.Args, tc.want)
+			}
+		})
+	}
+	_, err := Generate(context.Background(), WithImageConfig(ocispec.ImageConfig{Entrypoint: []string{"/ep"}}), WithEntrypoint())
+	if err == nil || err.Error() != "no command specified: the image has none and none was given" {
+		t.Errorf("no command: got %v", err)
 	}
 }
 
@@ -604,7 +641,7 @@ func TestMounts(t *testing.T) {
 		{WithTmpfs("/run", "a,,b"), `--tmpfs "/run:a,,b": empty mount option`},
 		{WithTmpfs("run", ""), `--tmpfs "run": destination "run" is not an absolute path`},
 	} {
-		if _, err := Generate(context.Background(), tc.opt); err == nil || err.Error() != tc.want {
+		if _, err := generate(tc.opt); err == nil || err.Error() != tc.want {
 			t.Errorf("got %v, want %q", err, tc.want)
 		}
 	}
@@ -628,7 +665,7 @@ func TestInit(t *testing.T) {
 	if !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == InitPath && m.Source == bin }) {
 		t.Errorf("no bind of %s at %s in %+v", bin, InitPath, s.Mounts)
 	}
-	if _, err := Generate(context.Background(), WithInit("/nonexistent/init")); err == nil || err.Error() != `--init "/nonexistent/init": not an executable file` {
+	if _, err := generate(WithInit("/nonexistent/init")); err == nil || err.Error() != `--init "/nonexistent/init": not an executable file` {
 		t.Errorf("got %v", err)
 	}
 }
@@ -677,7 +714,7 @@ func TestUser(t *testing.T) {
 	} {
 		t.Run(tc.user, func(t *testing.T) {
 			// The user first, the rootfs after: the lookup waits for it.
-			s, err := Generate(context.Background(), WithUser(tc.user), WithRootfs(root, false))
+			s, err := generate(WithUser(tc.user), WithRootfs(root, false))
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err {
 					t.Fatalf("got %v, want %q", err, tc.err)
@@ -721,7 +758,7 @@ func TestUserLookupStaysInRoot(t *testing.T) {
 	if err := os.Symlink("/real/etc/pw", filepath.Join(inner, "etc", "passwd")); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Generate(context.Background(), WithRootfs(root, false), WithUser("inside"))
+	s, err := generate(WithRootfs(root, false), WithUser("inside"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -729,7 +766,7 @@ func TestUserLookupStaysInRoot(t *testing.T) {
 		t.Errorf("got uid %d, want 77", s.Process.User.UID)
 	}
 	// "root" exists on the host but not in this rootfs.
-	if _, err := Generate(context.Background(), WithRootfs(root, false), WithUser("root")); err == nil {
+	if _, err := generate(WithRootfs(root, false), WithUser("root")); err == nil {
 		t.Errorf("user root: resolved from outside the rootfs")
 	}
 	// A FIFO in place of /etc/passwd is refused, not waited on.
@@ -740,12 +777,12 @@ func TestUserLookupStaysInRoot(t *testing.T) {
 	if err := unix.Mkfifo(filepath.Join(fifoRoot, "etc", "passwd"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Generate(context.Background(), WithRootfs(fifoRoot, false), WithUser("x"))
+	_, err = generate(WithRootfs(fifoRoot, false), WithUser("x"))
 	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("fifo passwd: got %v", err)
 	}
 	// A relative rootfs cannot be searched.
-	if _, err := Generate(context.Background(), WithUser("x")); err == nil || !strings.Contains(err.Error(), "no absolute rootfs path") {
+	if _, err := generate(WithUser("x")); err == nil || !strings.Contains(err.Error(), "no absolute rootfs path") {
 		t.Errorf("relative rootfs: got %v", err)
 	}
 }
