@@ -242,3 +242,37 @@ func TestUserAndReadonly(t *testing.T) {
 		t.Errorf("got id %q home %q touch %q; want 1000:1000:1000 29, /home/user, 1", f["id"], f["home"], f["touch"])
 	}
 }
+
+// TestResources checks that -m, --memory-swap's default, --pids-limit
+// and --cpus reach the container's cgroup, on v1 or v2.
+func TestResources(t *testing.T) {
+	script := `
+for f in memory/memory.limit_in_bytes memory.max; do [ -f /sys/fs/cgroup/$f ] && echo "mem=$(cat /sys/fs/cgroup/$f)"; done
+for f in memory/memory.memsw.limit_in_bytes; do [ -f /sys/fs/cgroup/$f ] && echo "memsw=$(cat /sys/fs/cgroup/$f)"; done
+for f in memory.swap.max; do [ -f /sys/fs/cgroup/$f ] && echo "swap=$(cat /sys/fs/cgroup/$f)"; done
+for f in pids/pids.max pids.max; do [ -f /sys/fs/cgroup/$f ] && echo "pids=$(cat /sys/fs/cgroup/$f)"; done
+for f in cpu/cpu.cfs_quota_us cpu,cpuacct/cpu.cfs_quota_us; do [ -f /sys/fs/cgroup/$f ] && echo "quota=$(cat /sys/fs/cgroup/$f)"; done
+[ -f /sys/fs/cgroup/cpu.max ] && echo "cpumax=$(cat /sys/fs/cgroup/cpu.max)"
+true`
+	out, code := run(t, script, oci.WithMemoryLimit(64<<20), oci.WithPidsLimit(50), oci.WithCPUs(0.5))
+	if code != 0 {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+	f := fields(out)
+	if f["mem"] != strconv.Itoa(64<<20) {
+		t.Errorf("memory limit: got %q, want %d", f["mem"], 64<<20)
+	}
+	// memory+swap is twice the memory: memsw on v1, the swap alone on v2.
+	if v, ok := f["memsw"]; ok && v != strconv.Itoa(128<<20) {
+		t.Errorf("memory.memsw.limit_in_bytes: got %q, want %d", v, 128<<20)
+	}
+	if v, ok := f["swap"]; ok && v != strconv.Itoa(64<<20) {
+		t.Errorf("memory.swap.max: got %q, want %d", v, 64<<20)
+	}
+	if f["pids"] != "50" {
+		t.Errorf("pids.max: got %q, want 50", f["pids"])
+	}
+	if f["quota"] != "50000" && f["cpumax"] != "50000 100000" {
+		t.Errorf("cpu quota: got quota %q cpu.max %q, want 50000 per 100000", f["quota"], f["cpumax"])
+	}
+}
