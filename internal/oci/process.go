@@ -15,9 +15,10 @@ import (
 	"github.com/capsa-dev/capsa/internal/errdefs"
 )
 
-// AnnotationStopSignal carries the image's (or --stop-signal's) stop
-// signal to the engine; the runtime does not read it.
-const AnnotationStopSignal = "org.opencontainers.image.stopSignal"
+// AnnotationStopSignal carries the image's stop signal to the engine (as
+// containerd's io.containerd.image.config.stop-signal); the runtime does
+// not read it.
+const AnnotationStopSignal = "dev.capsa.image.config.stop-signal"
 
 // WithImageConfig applies an image's config: its entrypoint and command
 // as the process, its environment over the defaults, its working

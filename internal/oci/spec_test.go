@@ -18,6 +18,7 @@ import (
 	"github.com/capsa-dev/capsa/internal/caps"
 	"github.com/capsa-dev/capsa/internal/errdefs"
 	"github.com/capsa-dev/capsa/internal/runtime/config"
+	capsaseccomp "github.com/capsa-dev/capsa/internal/seccomp"
 )
 
 // fakeHost pins the host facts the package reads, for the test.
@@ -188,6 +189,18 @@ func TestSeccomp(t *testing.T) {
 	}
 	if _, err := generate(WithSeccompProfile([]byte("{bad"))); err == nil || !strings.HasPrefix(err.Error(), "--security-opt seccomp: ") {
 		t.Errorf("bad profile: got %v", err)
+	}
+}
+
+// TestSeccompCompiles checks that capsa-runtime's filter compiler takes
+// the resolved profiles.
+func TestSeccompCompiles(t *testing.T) {
+	fakeHost(t, 20000, false)
+	for _, opts := range [][]SpecOpt{nil, {WithCapAdd("ALL")}, {WithCapDrop("ALL")}} {
+		s := gen(t, opts...)
+		if _, err := capsaseccomp.Compile(s.Linux.Seccomp); err != nil {
+			t.Errorf("compile the profile for %v: %v", s.Process.Capabilities.Bounding, err)
+		}
 	}
 }
 
