@@ -1,0 +1,209 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/capsa-dev/capsa/internal/atomicfile"
+	"github.com/capsa-dev/capsa/internal/cleanup"
+	"github.com/capsa-dev/capsa/internal/errdefs"
+	"github.com/capsa-dev/capsa/internal/image"
+	"github.com/capsa-dev/capsa/internal/oci"
+	"github.com/capsa-dev/capsa/internal/snapshot"
+)
+
+// CreateOptions describe a container to create.
+type CreateOptions struct {
+	// Name is unique among containers; "": one is made from the ID.
+	Name string
+	// Image is a reference ("busybox", "busybox:latest") or an image ID.
+	Image string
+	// Cmd replaces the image's CMD (nil: the image's).
+	Cmd []string
+	// Env adds to the image's environment.
+	Env []string
+	// Tty gives the container a terminal.
+	Tty bool
+	// SpecOpts are applied after the engine's own, in order.
+	SpecOpts []oci.SpecOpt
+}
+
+// validName is Docker's rule for container names.
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// Create makes a container from an image: a writable snapshot on the
+// image's layers mounted as its root, a bundle, and its record. On error
+// nothing of it is left.
+func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr error) {
+	id, err := newID()
+	if err != nil {
+		return Info{}, err
+	}
+	name := opts.Name
+	if name == "" {
+		name = "capsa_" + id[:12]
+	}
+	if !validName.MatchString(name) {
+		return Info{}, errdefs.Invalid(fmt.Sprintf("create container: invalid name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name))
+	}
+	if name[0] == '/' {
+		name = name[1:]
+	}
+	if err := e.nameFree(name); err != nil {
+		return Info{}, err
+	}
+	fail := func(err error) error { return fmt.Errorf("create container %q: %w", name, err) }
+
+	ref, img, err := e.resolveImage(ctx, opts.Image)
+	if err != nil {
+		return Info{}, fail(err)
+	}
+	e.unpackMu.Lock()
+	chain, err := image.Unpack(ctx, img, e.snap, image.DefaultLimits)
+	e.unpackMu.Unlock()
+	if err != nil {
+		return Info{}, fail(err)
+	}
+
+	cu := cleanup.Make()
+	defer cu.Clean()
+	bundle, state, rootfs := e.bundleDir(id), e.stateDir(id), e.rootfsDir(id)
+	for _, d := range []string{bundle, state} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return Info{}, fail(err)
+		}
+		cu.Add(func() { os.RemoveAll(d) })
+	}
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
+		return Info{}, fail(err)
+	}
+	mounts, err := e.snap.Prepare(ctx, id, string(chain))
+	if err != nil {
+		return Info{}, fail(err)
+	}
+	cu.Add(func() { _ = e.snap.Remove(context.WithoutCancel(ctx), id) })
+	if err := snapshot.MountAll(mounts, rootfs); err != nil {
+		return Info{}, fail(err)
+	}
+	cu.Add(func() { _ = snapshot.UnmountAll(rootfs) })
+
+	so := []oci.SpecOpt{
+		oci.WithRootfs(rootfs, false),
+		oci.WithImageConfig(img.Config().Config),
+		oci.WithHostname(id[:12]),
+		oci.WithTTY(opts.Tty),
+	}
+	if opts.Cmd != nil {
+		so = append(so, oci.WithCommand(opts.Cmd...))
+	}
+	if len(opts.Env) > 0 {
+		so = append(so, oci.WithEnv(opts.Env))
+	}
+	so = append(so, opts.SpecOpts...)
+	so = append(so, oci.WithCgroupsPath("/capsa/"+id))
+	spec, err := oci.Generate(ctx, so...)
+	if err != nil {
+		return Info{}, fail(err)
+	}
+	data, err := json.MarshalIndent(spec, "", "\t")
+	if err != nil {
+		return Info{}, fail(err)
+	}
+	if err := atomicfile.Write(bundle+"/config.json", data, 0o600); err != nil {
+		return Info{}, fail(err)
+	}
+
+	rec := record{
+		ID: id, Name: name, Image: opts.Image, ImageID: ref.ID, Created: time.Now().UTC(),
+		Cmd: spec.Process.Args, Env: spec.Process.Env, Tty: opts.Tty,
+		StopSignal: spec.Annotations[oci.AnnotationStopSignal],
+		State:      State{Status: StatusCreated},
+	}
+	if err := e.insert(rec); err != nil {
+		return Info{}, fail(err)
+	}
+	cu.Release()
+	e.mu.Lock()
+	c := e.containers[id]
+	e.mu.Unlock()
+	return c.info(e), nil
+}
+
+func nameConflict(name, id string) error {
+	return errdefs.Conflict(fmt.Sprintf("the container name %q is already in use by container %q: remove (or rename) that container to reuse the name", "/"+name, id))
+}
+
+// nameFree checks early that no container has name.
+func (e *Engine) nameFree(name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if id, ok := e.names[name]; ok {
+		return nameConflict(name, id)
+	}
+	return nil
+}
+
+// insert records rec and its name in one transaction, and indexes it.
+func (e *Engine) insert(rec record) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if id, ok := e.names[rec.Name]; ok {
+		return nameConflict(rec.Name, id)
+	}
+	err = e.db.Update(func(tx *bolt.Tx) error {
+		names := tx.Bucket(bucketNames)
+		if id := names.Get([]byte(rec.Name)); id != nil {
+			return nameConflict(rec.Name, string(id))
+		}
+		if err := names.Put([]byte(rec.Name), []byte(rec.ID)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketContainers).Put([]byte(rec.ID), data)
+	})
+	if err != nil {
+		if errors.Is(err, errdefs.ErrConflict) {
+			return err
+		}
+		return fmt.Errorf("record container: %w", err)
+	}
+	e.containers[rec.ID] = newContainer(rec)
+	e.names[rec.Name] = rec.ID
+	return nil
+}
+
+// deleteRecord removes c's record and name. Preconditions: c.opMu held.
+func (e *Engine) deleteRecord(c *Container) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, name := c.rec.ID, c.rec.Name
+	err := e.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketNames).Delete([]byte(name)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketContainers).Delete([]byte(id))
+	})
+	if err != nil {
+		return err
+	}
+	delete(e.containers, id)
+	if e.names[name] == id {
+		delete(e.names, name)
+	}
+	c.removed = true
+	close(c.changed)
+	c.changed = make(chan struct{})
+	return nil
+}

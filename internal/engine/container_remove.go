@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/capsa-dev/capsa/internal/errdefs"
+	"github.com/capsa-dev/capsa/internal/snapshot"
+)
+
+// Remove deletes a container: its shim, its root mount and snapshot, its
+// record and its directories. A running container is a conflict unless
+// force, which kills it first.
+func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+	c, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	c.mu.Lock()
+	id, st, removed := c.rec.ID, c.rec.State.Status, c.removed
+	c.mu.Unlock()
+	if removed {
+		return errdefs.NotFound(fmt.Sprintf("no such container: %s", ref))
+	}
+	fail := func(err error) error { return fmt.Errorf("remove container %s: %w", shortID(id), err) }
+	if st.Running() {
+		if !force {
+			return errdefs.Conflict(fmt.Sprintf("remove container %s: container is %s: stop it first or force the removal", shortID(id), st))
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if _, err := e.client(id).Shutdown(sctx, true); err != nil {
+			e.log.Debug("shut down shim", "container", id, "err", err)
+		}
+		cancel()
+		// The monitor records the exit; a shim that does not answer is
+		// given a few seconds, then the runtime state goes by force.
+		if exited, err := e.waitExit(ctx, c, 5*time.Second); err != nil {
+			return fail(err)
+		} else if !exited {
+			e.runtimeDelete(id)
+			e.recordExit(c, 137, time.Time{}, "removed by force")
+		}
+	}
+	if err := e.setState(c, StatusRemoving, nil); err != nil {
+		return fail(err)
+	}
+	if err := e.cleanupContainer(ctx, id); err != nil {
+		_ = e.setState(c, StatusDead, func(s *State) { s.Error = err.Error() })
+		return fail(err)
+	}
+	if err := e.deleteRecord(c); err != nil {
+		_ = e.setState(c, StatusDead, func(s *State) { s.Error = err.Error() })
+		return fail(err)
+	}
+	return nil
+}
+
+// cleanupContainer removes what container id has on the machine, but its
+// record: runtime state, root mount, snapshot and directories. What is
+// already gone is not an error.
+func (e *Engine) cleanupContainer(ctx context.Context, id string) error {
+	e.runtimeDelete(id)
+	if err := snapshot.UnmountAll(e.rootfsDir(id)); err != nil {
+		return err
+	}
+	if err := e.snap.Remove(ctx, id); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		return err
+	}
+	for _, d := range []string{e.stateDir(id), e.bundleDir(id)} {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runtimeDelete removes the runtime's state of container id (its cgroup
+// too) if there is any: after a shim died without deleting it.
+func (e *Engine) runtimeDelete(id string) {
+	if _, err := os.Stat(filepath.Join(e.runtimeRoot(), id)); errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := execRuntime(ctx, e.cfg.RuntimePath, "--root", e.runtimeRoot(), "delete", "--force", id); err != nil {
+		e.log.Warn("runtime delete", "container", id, "err", err, "output", string(out))
+	}
+}

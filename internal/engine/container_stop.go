@@ -1,0 +1,127 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/capsa-dev/capsa/internal/errdefs"
+)
+
+// Stop sends the container its stop signal (the image's, or SIGTERM),
+// waits up to timeout for it to exit, then kills it with SIGKILL. It
+// returns as soon as the container has exited. A container that does not
+// run is left as it is.
+func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) error {
+	c, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	return e.stop(ctx, c, timeout)
+}
+
+// stop is Stop. Preconditions: c.opMu held.
+func (e *Engine) stop(ctx context.Context, c *Container, timeout time.Duration) error {
+	c.mu.Lock()
+	id, sig, st := c.rec.ID, c.rec.StopSignal, c.rec.State.Status
+	c.mu.Unlock()
+	if !st.Running() {
+		return nil
+	}
+	if sig == "" {
+		sig = "TERM"
+	}
+	cl := e.client(id)
+	if timeout > 0 {
+		if err := cl.Kill(ctx, sig, false); err != nil && c.status().Running() {
+			e.log.Debug("stop signal", "container", id, "err", err)
+		}
+		if exited, err := e.waitExit(ctx, c, timeout); err != nil || exited {
+			return err
+		}
+	}
+	if err := cl.Kill(ctx, "KILL", true); err != nil && c.status().Running() {
+		return fmt.Errorf("stop container %s: %w", shortID(id), err)
+	}
+	if _, err := e.waitExit(ctx, c, 0); err != nil {
+		return fmt.Errorf("stop container %s: %w", shortID(id), err)
+	}
+	return nil
+}
+
+func (c *Container) status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rec.State.Status
+}
+
+// waitExit waits until c no longer runs (true), timeout passes (false;
+// 0: no timeout) or ctx ends.
+func (e *Engine) waitExit(ctx context.Context, c *Container, timeout time.Duration) (bool, error) {
+	var expire <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expire = t.C
+	}
+	for {
+		c.mu.Lock()
+		running, ch := c.rec.State.Status.Running() && !c.removed, c.changed
+		c.mu.Unlock()
+		if !running {
+			return true, nil
+		}
+		select {
+		case <-ch:
+		case <-expire:
+			return false, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+// Kill sends signal (a name or number) to the container's init.
+func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
+	c, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	id, st := c.rec.ID, c.rec.State.Status
+	c.mu.Unlock()
+	if !st.Running() {
+		return errdefs.Conflict(fmt.Sprintf("kill container %s: container is %s, not running", shortID(id), st))
+	}
+	if signal == "" {
+		signal = "KILL"
+	}
+	if err := e.client(id).Kill(ctx, signal, false); err != nil {
+		return fmt.Errorf("kill container %s: %w", shortID(id), err)
+	}
+	return nil
+}
+
+// Wait blocks until the container has exited and returns its exit code.
+// A created container is waited for through its start and exit.
+func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
+	c, err := e.lookup(ref)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		c.mu.Lock()
+		st, code, removed, ch := c.rec.State.Status, c.rec.State.ExitCode, c.removed, c.changed
+		c.mu.Unlock()
+		if st == StatusExited || st == StatusDead || removed {
+			return code, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
