@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"sort"
+
+	"github.com/capsa-dev/capsa/internal/snapshot"
 )
 
 // List returns every container, newest first.
@@ -29,4 +31,15 @@ func (e *Engine) Inspect(ctx context.Context, ref string) (Info, error) {
 		return Info{}, err
 	}
 	return c.info(e), nil
+}
+
+// Snapshots lists the snapshots of the engine's snapshotter (image layers
+// by chain ID, containers by ID), for diagnostics.
+func (e *Engine) Snapshots(ctx context.Context) ([]snapshot.Info, error) {
+	var out []snapshot.Info
+	err := e.snap.Walk(ctx, func(i snapshot.Info) error {
+		out = append(out, i)
+		return nil
+	})
+	return out, err
 }

@@ -1,0 +1,271 @@
+package engine_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/capsa-dev/capsa/internal/engine"
+	"github.com/capsa-dev/capsa/internal/errdefs"
+	"github.com/capsa-dev/capsa/internal/oci"
+)
+
+func TestRunExitCodeAndLog(t *testing.T) {
+	v := newEnv(t)
+	v.importBusybox()
+	c := v.run("hello", "sh", "-c", "echo hello; exit 3")
+	if code := v.waitCode(c.ID); code != 3 {
+		t.Errorf("exit code: got %d, want 3", code)
+	}
+	st := v.status(c.ID)
+	if st.Status != engine.StatusExited || st.ExitCode != 3 || st.FinishedAt.IsZero() {
+		t.Errorf("state: got %+v, want exited(3) with a finish time", st)
+	}
+	f, err := os.Open(c.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var ent struct{ Log, Stream string }
+		if err := json.Unmarshal(sc.Bytes(), &ent); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		got = append(got, ent.Stream+":"+ent.Log)
+	}
+	if len(got) != 1 || got[0] != "stdout:hello\n" {
+		t.Errorf("log: got %q, want [\"stdout:hello\\n\"]", got)
+	}
+	// Starting it again runs it again.
+	if err := v.e.Start(context.Background(), c.ID); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if code := v.waitCode(c.ID); code != 3 {
+		t.Errorf("second run exit code: got %d, want 3", code)
+	}
+}
+
+func TestStartRunningIsConflict(t *testing.T) {
+	v := newEnv(t)
+	v.importBusybox()
+	c := v.run("twice", "sleep", "60")
+	err := v.e.Start(context.Background(), c.ID)
+	var te *engine.TransitionError
+	if !errors.Is(err, errdefs.ErrConflict) || !errors.As(err, &te) {
+		t.Errorf("second start: got %v, want a conflict", err)
+	}
+}
+
+// A PID 1 that handles SIGTERM ends at once; Stop returns then.
+func TestStopReturnsOnExit(t *testing.T) {
+	v := newEnv(t)
+	v.importBusybox()
+	c := v.run("term", "sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait")
+	time.Sleep(300 * time.Millisecond) // the trap is set
+	start := time.Now()
+	if err := v.e.Stop(context.Background(), c.ID, 10*time.Second); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("stop took %v, want under 1s", d)
+	}
+	if st := v.status(c.ID); st.Status != engine.StatusExited || st.ExitCode != 143 {
+		t.Errorf("state: got %+v, want exited(143)", st)
+	}
+}
+
+// A PID 1 that ignores SIGTERM is killed exactly at the timeout.
+func TestStopEscalates(t *testing.T) {
+	for name, cmd := range map[string][]string{
+		"trap":  {"sh", "-c", "trap '' TERM; sleep 60"},
+		"sleep": {"sleep", "60"}, // PID 1 without a handler: the kernel drops SIGTERM
+	} {
+		t.Run(name, func(t *testing.T) {
+			v := newEnv(t)
+			v.importBusybox()
+			c := v.run("ignore", cmd...)
+			time.Sleep(300 * time.Millisecond)
+			start := time.Now()
+			if err := v.e.Stop(context.Background(), c.ID, time.Second); err != nil {
+				t.Fatalf("stop: %v", err)
+			}
+			if d := time.Since(start); d < time.Second || d > 2500*time.Millisecond {
+				t.Errorf("stop took %v, want 1s to 2.5s", d)
+			}
+			if st := v.status(c.ID); st.Status != engine.StatusExited || st.ExitCode != 137 {
+				t.Errorf("state: got %+v, want exited(137)", st)
+			}
+		})
+	}
+}
+
+func TestKill(t *testing.T) {
+	v := newEnv(t)
+	v.importBusybox()
+	c := v.run("kill", "sleep", "60")
+	if err := v.e.Kill(context.Background(), c.ID, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	if code := v.waitCode(c.ID); code != 137 {
+		t.Errorf("exit code: got %d, want 137", code)
+	}
+	if err := v.e.Kill(context.Background(), c.ID, "KILL"); !errors.Is(err, errdefs.ErrConflict) {
+		t.Errorf("kill of an exited container: got %v, want a conflict", err)
+	}
+}
+
+func TestNameConflictAndLookup(t *testing.T) {
+	v := newEnv(t)
+	v.importBusybox()
+	ctx := context.Background()
+	c, err := v.e.Create(ctx, engine.CreateOptions{Name: "web", Image: "busybox", Cmd: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.e.Create(ctx, engine.CreateOptions{Name: "web", Image: "busybox", Cmd: []string{"true"}})
+	if !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("second create named web: got %v, want a conflict", err)
+	}
+	for _, ref := range []string{c.ID, "web", "/web", c.ID[:12]} {
+		got, err := v.e.Inspect(ctx, ref)
+		if err != nil || got.ID != c.ID {
+			t.Errorf("inspect %q: got %v, %v", ref, got.ID, err)
+		}
+	}
+	if st := v.status(c.ID); st.Status != engine.StatusCreated {
+		t.Errorf("status: got %s, want created", st.Status)
+	}
+	cs, _ := v.e.List(ctx)
+	if len(cs) != 1 {
+		t.Errorf("list: got %d containers, want 1", len(cs))
+	}
+	if err := v.e.Remove(ctx, "web", false); err != nil {
+		t.Fatal(err)
+	}
+	v.assertGone(c.ID)
+	if _, err := v.e.Create(ctx, engine.CreateOptions{Name: "web", Image: "busybox", Cmd: []string{"true"}}); err != nil {
+		t.Errorf("create after removal: %v", err)
+	}
+}
+
+func TestRemoveRunning(t *testing.T) {
+	v := newEnv(t)
+	v.importBusybox()
+	ctx := context.Background()
+	c := v.run("busy", "sleep", "60")
+	if _, err := os.Stat("/sys/fs/cgroup/memory/capsa/" + c.ID); err != nil {
+		t.Errorf("the container's memory cgroup: %v", err)
+	}
+	if err := v.e.Remove(ctx, c.ID, false); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("remove without force: got %v, want a conflict", err)
+	}
+	if st := v.status(c.ID); st.Status != engine.StatusRunning {
+		t.Fatalf("after a refused remove: %s, want running", st.Status)
+	}
+	if err := v.e.Remove(ctx, c.ID, true); err != nil {
+		t.Fatalf("remove with force: %v", err)
+	}
+	v.assertGone(c.ID)
+}
+
+func TestCreateFailureLeavesNothing(t *testing.T) {
+	v := newEnv(t)
+	v.importBusybox()
+	ctx := context.Background()
+	bad := func(ctx context.Context, s *specs.Spec) error { return errors.New("bad option") }
+	_, err := v.e.Create(ctx, engine.CreateOptions{Name: "bad", Image: "busybox", SpecOpts: []oci.SpecOpt{bad}})
+	if err == nil {
+		t.Fatal("create with a failing option succeeded")
+	}
+	_, err = v.e.Create(ctx, engine.CreateOptions{Name: "bad", Image: "nosuchimage"})
+	if !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("create from an unknown image: got %v, want not found", err)
+	}
+	_, err = v.e.Create(ctx, engine.CreateOptions{Name: "bad name!", Image: "busybox"})
+	if !errors.Is(err, errdefs.ErrInvalid) {
+		t.Errorf("create with a bad name: got %v, want invalid", err)
+	}
+	cs, _ := v.e.List(ctx)
+	if len(cs) != 0 {
+		t.Errorf("list: got %d containers, want 0", len(cs))
+	}
+	for _, d := range []string{filepath.Join(v.cfg.RunRoot, "containers"), filepath.Join(v.cfg.DataRoot, "containers")} {
+		ents, _ := os.ReadDir(d)
+		if len(ents) != 0 {
+			t.Errorf("%s: %d entries left", d, len(ents))
+		}
+	}
+	if mps := mountsUnder(v.cfg.RunRoot); len(mps) != 0 {
+		t.Errorf("mounts left: %q", mps)
+	}
+	sns, _ := v.e.Snapshots(ctx)
+	for _, s := range sns {
+		if s.Kind.String() != "committed" {
+			t.Errorf("snapshot left: %+v", s)
+		}
+	}
+	// The name is free.
+	if _, err := v.e.Create(ctx, engine.CreateOptions{Name: "bad", Image: "busybox", Cmd: []string{"true"}}); err != nil {
+		t.Errorf("create after failures: %v", err)
+	}
+}
+
+// The engine dies (Close without stopping anything) and comes back.
+func TestReopen(t *testing.T) {
+	v := newEnv(t)
+	v.importBusybox()
+	ctx := context.Background()
+	long := v.run("long", "sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait")
+	short := v.run("short", "sh", "-c", "sleep 1; exit 7")
+	created, err := v.e.Create(ctx, engine.CreateOptions{Name: "idle", Image: "busybox", Cmd: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	v.e = nil
+	time.Sleep(2 * time.Second) // short exits while no engine runs
+	v.open()
+	if st := v.status(long.ID); st.Status != engine.StatusRunning {
+		t.Errorf("long after reopen: got %s, want running", st.Status)
+	}
+	if st := v.status(short.ID); st.Status != engine.StatusExited || st.ExitCode != 7 {
+		t.Errorf("short after reopen: got %+v, want exited(7)", st)
+	}
+	if st := v.status(created.ID); st.Status != engine.StatusCreated {
+		t.Errorf("idle after reopen: got %s, want created", st.Status)
+	}
+	start := time.Now()
+	if err := v.e.Stop(ctx, long.ID, 10*time.Second); err != nil {
+		t.Fatalf("stop after reopen: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("stop after reopen took %v", d)
+	}
+	if st := v.status(long.ID); st.Status != engine.StatusExited || st.ExitCode != 143 {
+		t.Errorf("long after stop: got %+v, want exited(143)", st)
+	}
+	// The exited container starts again after the restart.
+	if err := v.e.Start(ctx, short.ID); err != nil {
+		t.Fatalf("start short again: %v", err)
+	}
+	if code := v.waitCode(short.ID); code != 7 {
+		t.Errorf("short's second run: got %d, want 7", code)
+	}
+	for _, c := range []engine.Info{long, short, created} {
+		if err := v.e.Remove(ctx, c.ID, false); err != nil {
+			t.Errorf("remove %s: %v", c.Name, err)
+		}
+		v.assertGone(c.ID)
+	}
+}
