@@ -60,6 +60,9 @@ func (e *Engine) reconcileContainer(ctx context.Context, c *Container) error {
 			if err := e.ensureMounted(ctx, id); err != nil {
 				log.Warn("remount rootfs", "err", err)
 			}
+			if err := e.setState(c, "", func(s *State) { s.Pid = state.Pid }); err != nil {
+				log.Warn("record pid", "err", err)
+			}
 			e.monitor(c, id)
 		case err == nil:
 			// The shim outlived its container: end it and record the exit.
