@@ -120,16 +120,17 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 		return nil, err
 	}
 	e.monCtx, e.monCancel = context.WithCancel(context.Background())
+	// One broken container must not keep the engine from opening: what
+	// Reconcile could not mend is logged (and such a container is dead).
 	if err := e.Reconcile(ctx); err != nil {
-		e.monCancel()
-		e.monWG.Wait()
-		return nil, err
+		e.log.Warn("reconcile", "err", err)
 	}
 	return e, nil
 }
 
-// Close releases the engine's stores. Containers keep running under
-// their shims; a later Open finds them again.
+// Close releases the engine's stores, after every other call on the
+// engine has returned. Containers keep running under their shims; a later
+// Open finds them again.
 func (e *Engine) Close() error {
 	if e.monCancel != nil {
 		e.monCancel()

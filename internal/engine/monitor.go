@@ -21,14 +21,17 @@ func (e *Engine) monitor(c *Container, id string) {
 	e.monWG.Add(1)
 	go func() {
 		defer e.monWG.Done()
-		defer func() {
+		// done ends the monitoring before the exit is recorded: a Start
+		// that follows the exit at once must be able to monitor again.
+		done := func() {
 			c.mu.Lock()
 			c.monitoring = false
 			c.mu.Unlock()
-		}()
+		}
 		cl := e.client(id)
 		st, err := cl.Wait(e.monCtx)
 		if e.monCtx.Err() != nil {
+			done()
 			return // the engine closes; the next Open reconciles
 		}
 		code, at, msg := st.ExitCode, st.ExitedAt, ""
@@ -47,6 +50,7 @@ func (e *Engine) monitor(c *Container, id string) {
 			}
 			cancel()
 		}
+		done()
 		e.recordExit(c, code, at, msg)
 	}()
 }

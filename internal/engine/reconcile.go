@@ -90,7 +90,11 @@ func (e *Engine) reconcileContainer(ctx context.Context, c *Container) error {
 		}
 	case st == StatusCreated || st == StatusExited:
 		if err := e.ensureMounted(ctx, id); err != nil {
-			return fmt.Errorf("reconcile container %s: %w", shortID(id), err)
+			err = fmt.Errorf("reconcile container %s: %w", shortID(id), err)
+			if serr := e.setState(c, StatusDead, func(s *State) { s.Error = err.Error() }); serr != nil {
+				log.Warn("mark dead", "err", serr)
+			}
+			return err
 		}
 	case st == StatusRemoving:
 		return e.setState(c, StatusDead, func(s *State) { s.Error = "engine stopped during removal" })
