@@ -2,14 +2,18 @@ package engine_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/capsa-dev/capsa/internal/engine"
@@ -267,5 +271,87 @@ func TestReopen(t *testing.T) {
 			t.Errorf("remove %s: %v", c.Name, err)
 		}
 		v.assertGone(c.ID)
+	}
+}
+
+// The image's StopSignal is what Stop sends first.
+func TestStopSignalFromImage(t *testing.T) {
+	v := newEnv(t)
+	ctx := context.Background()
+	_, err := v.e.ImportImage(ctx, "bbusr1", bytes.NewReader(busyboxTar(t)), ocispec.ImageConfig{Cmd: []string{"sh"}, StopSignal: "SIGUSR1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.e.Create(ctx, engine.CreateOptions{Image: "bbusr1", Cmd: []string{"sh", "-c", "trap 'exit 10' USR1; sleep 60 & wait"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.StopSignal != "SIGUSR1" {
+		t.Errorf("stop signal: got %q, want SIGUSR1", c.StopSignal)
+	}
+	if err := v.e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	if err := v.e.Stop(ctx, c.ID, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("stop took %v", d)
+	}
+	if st := v.status(c.ID); st.ExitCode != 10 {
+		t.Errorf("exit code: got %d, want 10 (the trap of USR1)", st.ExitCode)
+	}
+}
+
+// Containers created, started and waited for at once; the same name
+// asked for at once is given to one of them only.
+func TestConcurrent(t *testing.T) {
+	v := newEnv(t)
+	v.importBusybox()
+	ctx := context.Background()
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	same := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, same[i] = v.e.Create(ctx, engine.CreateOptions{Name: "same", Image: "busybox", Cmd: []string{"true"}})
+			c, err := v.e.Create(ctx, engine.CreateOptions{Image: "busybox", Cmd: []string{"sh", "-c", fmt.Sprintf("exit %d", i)}})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if err := v.e.Start(ctx, c.ID); err != nil {
+				errs[i] = err
+				return
+			}
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			code, err := v.e.Wait(wctx, c.ID)
+			if err == nil && code != i {
+				err = fmt.Errorf("exit code %d, want %d", code, i)
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for i := 0; i < n; i++ {
+		if errs[i] != nil {
+			t.Errorf("container %d: %v", i, errs[i])
+		}
+		switch {
+		case same[i] == nil:
+			won++
+		case !errors.Is(same[i], errdefs.ErrConflict):
+			t.Errorf("create named same: %v", same[i])
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d creates named same succeeded, want 1", won)
 	}
 }
