@@ -34,6 +34,9 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 		if !force {
 			return errdefs.Conflict(fmt.Sprintf("remove container %s: container is %s: stop it first or force the removal", shortID(id), st))
 		}
+		if err := e.thaw(ctx, c); err != nil {
+			e.log.Warn("resume before removal", "container", id, "err", err)
+		}
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		if _, err := e.client(id).Shutdown(sctx, true); err != nil {
 			e.log.Debug("shut down shim", "container", id, "err", err)

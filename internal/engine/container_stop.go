@@ -30,6 +30,9 @@ func (e *Engine) stop(ctx context.Context, c *Container, timeout time.Duration) 
 	if !st.Running() {
 		return nil
 	}
+	if err := e.thaw(ctx, c); err != nil {
+		return fmt.Errorf("stop container %s: %w", shortID(id), err)
+	}
 	if sig == "" {
 		sig = "TERM"
 	}

@@ -355,3 +355,57 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("%d creates named same succeeded, want 1", won)
 	}
 }
+
+func TestPause(t *testing.T) {
+	v := newEnv(t)
+	v.importBusybox()
+	ctx := context.Background()
+	c := v.run("frozen", "sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait")
+	time.Sleep(300 * time.Millisecond)
+	if err := v.e.Pause(ctx, c.ID); err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	if st := v.status(c.ID); st.Status != engine.StatusPaused {
+		t.Errorf("after pause: %s, want paused", st.Status)
+	}
+	if err := v.e.Pause(ctx, c.ID); !errors.Is(err, errdefs.ErrConflict) {
+		t.Errorf("second pause: got %v, want a conflict", err)
+	}
+	if err := v.e.Unpause(ctx, c.ID); err != nil {
+		t.Fatalf("unpause: %v", err)
+	}
+	if st := v.status(c.ID); st.Status != engine.StatusRunning {
+		t.Errorf("after unpause: %s, want running", st.Status)
+	}
+	// A paused container stops: it is thawed first.
+	if err := v.e.Pause(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := v.e.Stop(ctx, c.ID, 10*time.Second); err != nil {
+		t.Fatalf("stop paused: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("stop of a paused container took %v", d)
+	}
+	if st := v.status(c.ID); st.Status != engine.StatusExited || st.ExitCode != 143 {
+		t.Errorf("after stop: %+v, want exited(143)", st)
+	}
+}
+
+func TestRemovePaused(t *testing.T) {
+	v := newEnv(t)
+	v.importBusybox()
+	ctx := context.Background()
+	c := v.run("frozen", "sleep", "60")
+	if err := v.e.Pause(ctx, c.ID); err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	if err := v.e.Remove(ctx, c.ID, false); !errors.Is(err, errdefs.ErrConflict) {
+		t.Errorf("remove paused without force: got %v, want a conflict", err)
+	}
+	if err := v.e.Remove(ctx, c.ID, true); err != nil {
+		t.Fatalf("remove paused with force: %v", err)
+	}
+	v.assertGone(c.ID)
+}
