@@ -3,6 +3,23 @@
 // containers, and drives each container's life through its capsa-shim.
 // It knows nothing of HTTP or of a command line.
 //
+// # Containers
+//
+// Create resolves an image, unpacks it into snapshots by chain ID,
+// Prepares the container's writable snapshot (key: the container's ID, 64
+// hex digits as Docker's), mounts it, writes the bundle and records the
+// container in one transaction; any failure undoes every step. Start runs
+// the container under its own capsa-shim, which outlives the engine; a
+// monitor goroutine waits on the shim and records the exit. The exit code
+// and time come from the shim (its exit.json), so they survive a restart
+// of the engine: Open calls Reconcile, which finds each running
+// container's shim again, or its exit record, or marks it exited(255).
+//
+// A container's status (created, running, paused, restarting, removing,
+// exited, dead, as Docker reports it) changes only through
+// Container.transition, which refuses a wrong change with a
+// *TransitionError (an errdefs conflict).
+//
 // # Layout on disk
 //
 //	<DataRoot>/content                  OCI content store
@@ -17,7 +34,7 @@
 //
 // Three kinds, always taken in this order:
 //
-//	Container.opMu  →  Engine.mu  →  Container.mu
+//	Container.opMu  →  Engine.mu  →  Container.mu  →  (bbolt's writer lock)
 //
 // opMu serializes the lifecycle operations of one container (Start, Stop,
 // Kill, Remove) and may be held across blocking calls to the shim. Engine.mu
