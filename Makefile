@@ -32,7 +32,7 @@ RUNTIME_LDFLAGS := -s -w -X github.com/capsa-dev/capsa/internal/version.Version=
 
 GOFILES := $(shell find . -name '*.go' -not -path './bench/results/*' -not -path './_output/*' 2>/dev/null) $(shell find . -name '*.[ch]' -path './internal/*')
 
-.PHONY: all build install install-deps test test-unit test-integration test-cgroup2 lint bench conformance clean
+.PHONY: all build install install-deps test test-unit test-integration test-race test-cgroup2 lint bench conformance clean
 
 all: build
 
@@ -55,7 +55,7 @@ install: install-deps build
 	install -m 0755 $(BINDIR)/capsa-runtime $(DESTDIR)$(PREFIX)/bin/capsa-runtime
 	install -m 0755 $(BINDIR)/capsa-shim $(DESTDIR)$(PREFIX)/bin/capsa-shim
 
-test: build lint test-unit test-integration test-cgroup2
+test: build lint test-unit test-integration test-race test-cgroup2
 
 test-unit:
 	$(GO) test -count=1 ./internal/...
@@ -65,6 +65,11 @@ test-integration: build
 
 # internal/cgroup's v2 tests in a qemu VM with a pure cgroup v2 hierarchy
 # (this host is hybrid): see test/cgroup2. About 10 s.
+# The daemon's packages (engine, shim) once more under the race detector,
+# with their integration tests: the engine's code runs in the test binary.
+test-race: build
+	CAPSA_RUNTIME=$(CURDIR)/$(BINDIR)/capsa-runtime CAPSA_SHIM=$(CURDIR)/$(BINDIR)/capsa-shim $(GO) test -race -count=1 -timeout 10m ./internal/shim/... ./internal/engine/... ./test/engine/
+
 test-cgroup2:
 	$(GO) run ./test/cgroup2
 
