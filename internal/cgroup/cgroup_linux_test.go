@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -194,5 +195,48 @@ func TestV2DeviceRulesOnUnifiedMount(t *testing.T) {
 	}
 	if got := open("/dev/full"); got != "opened" {
 		t.Errorf("/dev/full after allowing it: %s", got)
+	}
+}
+
+// TestConcurrentCreateDestroy: containers made and removed side by side
+// under capsa's own parent, which each Destroy tries to remove with its
+// last container: a Create caught between the parent's removal and its own
+// mkdirs makes the chain again (ENOENT from mkdir, ENODEV from the
+// vanished parent's cpuset files) instead of failing.
+func TestConcurrentCreateDestroy(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := 0; g < 6; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				p, _ := ResolvePath("", fmt.Sprintf("stress-%d-%d-%d", os.Getpid(), g, i))
+				m, err := New(Config{Path: p})
+				if err == nil {
+					err = m.Create()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if err := m.Destroy(context.Background()); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	left, _ := filepath.Glob(fmt.Sprintf("/sys/fs/cgroup/*/capsa/stress-%d-*", os.Getpid()))
+	if len(left) > 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }

@@ -142,7 +142,11 @@ func (m *manager) create(dir string) error {
 				}
 			}
 		}
-		if err == nil || !errors.Is(err, unix.ENOENT) || attempt == 3 {
+		// A parent removed by another container's Destroy while this
+		// one was between its mkdirs answers ENOENT (mkdir below it) or
+		// ENODEV (its files): make the chain again.
+		gone := errors.Is(err, unix.ENOENT) || errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV)
+		if err == nil || !gone || attempt == 10 {
 			return err
 		}
 	}
