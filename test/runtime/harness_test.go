@@ -36,10 +36,27 @@ func runtimeBin(t *testing.T) string {
 var applets = []string{"sh", "ls", "cat", "echo", "hostname", "id", "ps", "sleep", "true", "false",
 	"grep", "head", "wc", "stat", "mknod", "mount", "readlink", "test", "touch", "mkdir", "ulimit", "env", "kill", "pwd", "tty", "rm", "mv"}
 
+var (
+	dirsMu sync.Mutex
+	// dirs are the bundle directories this suite made; the end-of-suite
+	// check looks for mounts left under them.
+	dirs []string
+)
+
+func suiteDirs() []string {
+	dirsMu.Lock()
+	defer dirsMu.Unlock()
+	return append([]string(nil), dirs...)
+}
+
 // rootfs makes a busybox root filesystem in a new temp dir.
 func rootfs(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "rootfs")
+	bundle := t.TempDir()
+	dirsMu.Lock()
+	dirs = append(dirs, bundle)
+	dirsMu.Unlock()
+	dir := filepath.Join(bundle, "rootfs")
 	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc", "root"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
