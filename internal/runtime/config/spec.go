@@ -514,6 +514,9 @@ func (c *Config) setLinux(l *specs.Linux) error {
 	if l.Seccomp != nil && l.Seccomp.ListenerPath != "" && !filepath.IsAbs(l.Seccomp.ListenerPath) {
 		return fieldErr("linux.seccomp.listenerPath", "%q is not an absolute path", l.Seccomp.ListenerPath)
 	}
+	if err := checkNotify(l.Seccomp); err != nil {
+		return err
+	}
 	if l.Personality != nil {
 		switch l.Personality.Domain {
 		case specs.PerLinux:
@@ -586,4 +589,29 @@ func HostID(ms []IDMap, id uint32) (uint32, bool) {
 		}
 	}
 	return 0, false
+}
+
+// checkNotify refuses SCMP_ACT_NOTIFY where the runtime's own setup would
+// wait on the agent, as runc does: a notify filter is loaded while init
+// still has work to do (it reports to the runtime with write(2) after the
+// filter is in place), so a notifying default or a notified write would
+// hang the container's creation on an agent that may never answer.
+func checkNotify(sc *specs.LinuxSeccomp) error {
+	if sc == nil {
+		return nil
+	}
+	if sc.DefaultAction == specs.ActNotify {
+		return fieldErr("linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action: the runtime's own setup would wait on the agent")
+	}
+	for i, r := range sc.Syscalls {
+		if r.Action != specs.ActNotify {
+			continue
+		}
+		for j, n := range r.Names {
+			if n == "write" {
+				return fieldErr(fmt.Sprintf("linux.seccomp.syscalls[%d].names[%d]", i, j), "SCMP_ACT_NOTIFY cannot be used for write: the runtime reports to itself with it after the filter is loaded")
+			}
+		}
+	}
+	return nil
 }
