@@ -216,10 +216,13 @@ func TestConcurrentCreateDestroy(t *testing.T) {
 			for i := 0; i < 25; i++ {
 				p, _ := ResolvePath("", fmt.Sprintf("stress-%d-%d-%d", os.Getpid(), g, i))
 				m, err := New(Config{Path: p})
-				if err == nil {
-					err = m.Create()
-				}
 				if err != nil {
+					errs <- err
+					return
+				}
+				if err := m.Create(); err != nil {
+					// What was made before the failure goes too.
+					_ = m.Destroy(context.Background())
 					errs <- err
 					return
 				}
