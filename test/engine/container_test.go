@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,14 +74,15 @@ func TestStartRunningIsConflict(t *testing.T) {
 func TestStopReturnsOnExit(t *testing.T) {
 	v := newEnv(t)
 	v.importBusybox()
-	c := v.run("term", "sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait")
-	time.Sleep(300 * time.Millisecond) // the trap is set
+	c := v.run("term", "sh", "-c", "trap 'exit 143' TERM; echo ready; sleep 60 & wait")
+	waitLog(t, c.LogPath, "ready") // the trap is set
 	start := time.Now()
 	if err := v.e.Stop(context.Background(), c.ID, 10*time.Second); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("stop took %v, want under 1s", d)
+	// Far below the 10 s timeout (loose for a loaded machine).
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("stop took %v, want well under the 10s timeout", d)
 	}
 	if st := v.status(c.ID); st.Status != engine.StatusExited || st.ExitCode != 143 {
 		t.Errorf("state: got %+v, want exited(143)", st)
@@ -90,20 +92,24 @@ func TestStopReturnsOnExit(t *testing.T) {
 // A PID 1 that ignores SIGTERM is killed exactly at the timeout.
 func TestStopEscalates(t *testing.T) {
 	for name, cmd := range map[string][]string{
-		"trap":  {"sh", "-c", "trap '' TERM; sleep 60"},
+		"trap":  {"sh", "-c", "trap '' TERM; echo ready; sleep 60"},
 		"sleep": {"sleep", "60"}, // PID 1 without a handler: the kernel drops SIGTERM
 	} {
 		t.Run(name, func(t *testing.T) {
 			v := newEnv(t)
 			v.importBusybox()
 			c := v.run("ignore", cmd...)
-			time.Sleep(300 * time.Millisecond)
+			if name == "trap" {
+				waitLog(t, c.LogPath, "ready")
+			} else {
+				time.Sleep(300 * time.Millisecond)
+			}
 			start := time.Now()
 			if err := v.e.Stop(context.Background(), c.ID, time.Second); err != nil {
 				t.Fatalf("stop: %v", err)
 			}
-			if d := time.Since(start); d < time.Second || d > 2500*time.Millisecond {
-				t.Errorf("stop took %v, want 1s to 2.5s", d)
+			if d := time.Since(start); d < time.Second || d > 4*time.Second {
+				t.Errorf("stop took %v, want 1s (the timeout) to 4s", d)
 			}
 			if st := v.status(c.ID); st.Status != engine.StatusExited || st.ExitCode != 137 {
 				t.Errorf("state: got %+v, want exited(137)", st)
@@ -228,7 +234,8 @@ func TestReopen(t *testing.T) {
 	v := newEnv(t)
 	v.importBusybox()
 	ctx := context.Background()
-	long := v.run("long", "sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait")
+	long := v.run("long", "sh", "-c", "trap 'exit 143' TERM; echo ready; sleep 60 & wait")
+	waitLog(t, long.LogPath, "ready")
 	short := v.run("short", "sh", "-c", "sleep 1; exit 7")
 	created, err := v.e.Create(ctx, engine.CreateOptions{Name: "idle", Image: "busybox", Cmd: []string{"true"}})
 	if err != nil {
@@ -253,7 +260,7 @@ func TestReopen(t *testing.T) {
 	if err := v.e.Stop(ctx, long.ID, 10*time.Second); err != nil {
 		t.Fatalf("stop after reopen: %v", err)
 	}
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("stop after reopen took %v", d)
 	}
 	if st := v.status(long.ID); st.Status != engine.StatusExited || st.ExitCode != 143 {
@@ -282,7 +289,7 @@ func TestStopSignalFromImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := v.e.Create(ctx, engine.CreateOptions{Image: "bbusr1", Cmd: []string{"sh", "-c", "trap 'exit 10' USR1; sleep 60 & wait"}})
+	c, err := v.e.Create(ctx, engine.CreateOptions{Image: "bbusr1", Cmd: []string{"sh", "-c", "trap 'exit 10' USR1; echo ready; sleep 60 & wait"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,12 +299,12 @@ func TestStopSignalFromImage(t *testing.T) {
 	if err := v.e.Start(ctx, c.ID); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	waitLog(t, c.LogPath, "ready")
 	start := time.Now()
 	if err := v.e.Stop(ctx, c.ID, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("stop took %v", d)
 	}
 	if st := v.status(c.ID); st.ExitCode != 10 {
@@ -360,8 +367,8 @@ func TestPause(t *testing.T) {
 	v := newEnv(t)
 	v.importBusybox()
 	ctx := context.Background()
-	c := v.run("frozen", "sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait")
-	time.Sleep(300 * time.Millisecond)
+	c := v.run("frozen", "sh", "-c", "trap 'exit 143' TERM; echo ready; sleep 60 & wait")
+	waitLog(t, c.LogPath, "ready")
 	if err := v.e.Pause(ctx, c.ID); err != nil {
 		t.Fatalf("pause: %v", err)
 	}
@@ -385,7 +392,7 @@ func TestPause(t *testing.T) {
 	if err := v.e.Stop(ctx, c.ID, 10*time.Second); err != nil {
 		t.Fatalf("stop paused: %v", err)
 	}
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("stop of a paused container took %v", d)
 	}
 	if st := v.status(c.ID); st.Status != engine.StatusExited || st.ExitCode != 143 {
@@ -408,4 +415,18 @@ func TestRemovePaused(t *testing.T) {
 		t.Fatalf("remove paused with force: %v", err)
 	}
 	v.assertGone(c.ID)
+}
+
+// waitLog waits up to 10 s for want to appear in the container's json-file
+// log, so that a test acts only once the container has reached that point.
+func waitLog(t *testing.T, path, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q never appeared in %s", want, path)
+		}
+	}
 }
