@@ -36,7 +36,7 @@ GOFILES := $(shell find . -name '*.go' -not -path './bench/results/*' -not -path
 
 all: build
 
-build: $(BINDIR)/capsa-runtime $(BINDIR)/capsa-shim
+build: $(BINDIR)/capsa-runtime $(BINDIR)/capsa-shim $(BINDIR)/capsa-init
 
 $(BINDIR)/capsa-runtime: $(GOFILES) go.mod go.sum
 	GOEXPERIMENT=$(RUNTIME_GOEXPERIMENT) CC=$(RUNTIME_CC) CGO_ENABLED=1 $(GO) build -trimpath -tags '$(RUNTIME_TAGS)' -ldflags '$(RUNTIME_LDFLAGS)' -o $@ ./cmd/capsa-runtime
@@ -47,6 +47,10 @@ $(BINDIR)/capsa-runtime: $(GOFILES) go.mod go.sum
 $(BINDIR)/capsa-shim: $(GOFILES) go.mod go.sum
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X github.com/capsa-dev/capsa/internal/version.Version=$(VERSION) -X github.com/capsa-dev/capsa/internal/version.Commit=$(COMMIT)' -o $@ ./cmd/capsa-shim
 
+# capsa-init is --init's PID 1, bound into containers: static, no libc.
+$(BINDIR)/capsa-init: $(GOFILES) go.mod go.sum
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $@ ./cmd/capsa-init
+
 install-deps:
 	./scripts/install-deps.sh
 
@@ -54,6 +58,7 @@ install: install-deps build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BINDIR)/capsa-runtime $(DESTDIR)$(PREFIX)/bin/capsa-runtime
 	install -m 0755 $(BINDIR)/capsa-shim $(DESTDIR)$(PREFIX)/bin/capsa-shim
+	install -m 0755 $(BINDIR)/capsa-init $(DESTDIR)$(PREFIX)/bin/capsa-init
 
 test: build lint test-unit test-integration test-race test-cgroup2
 
@@ -61,7 +66,7 @@ test-unit:
 	$(GO) test -count=1 ./internal/...
 
 test-integration: build
-	CAPSA_RUNTIME=$(CURDIR)/$(BINDIR)/capsa-runtime CAPSA_SHIM=$(CURDIR)/$(BINDIR)/capsa-shim $(GO) test -count=1 -timeout 20m ./test/...
+	CAPSA_RUNTIME=$(CURDIR)/$(BINDIR)/capsa-runtime CAPSA_SHIM=$(CURDIR)/$(BINDIR)/capsa-shim CAPSA_INIT=$(CURDIR)/$(BINDIR)/capsa-init $(GO) test -count=1 -timeout 20m ./test/...
 
 # internal/cgroup's v2 tests in a qemu VM with a pure cgroup v2 hierarchy
 # (this host is hybrid): see test/cgroup2. About 10 s.

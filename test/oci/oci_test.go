@@ -38,7 +38,7 @@ func runtimeBin(t *testing.T) string {
 	return p
 }
 
-var applets = []string{"sh", "cat", "grep", "wc", "unshare", "id", "touch", "echo", "true", "head", "cut"}
+var applets = []string{"sh", "cat", "grep", "wc", "unshare", "id", "touch", "echo", "true", "head", "cut", "sleep", "kill", "tr"}
 
 // rootfs makes a busybox root filesystem in a new bundle directory.
 func rootfs(t *testing.T) string {
