@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/capsa-dev/capsa/internal/busyboxtest"
 	"github.com/capsa-dev/capsa/internal/runtime/config"
 )
 
@@ -151,23 +152,9 @@ func create(p string) string {
 // busyboxRootfs makes a minimal rootfs with Debian's busybox-static.
 func busyboxRootfs(t *testing.T) string {
 	t.Helper()
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Skipf("no /bin/busybox (Debian's busybox-static): %v", err)
-	}
-	r := filepath.Join(t.TempDir(), "rootfs")
-	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp", "data"} {
-		if err := os.MkdirAll(filepath.Join(r, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(r, "bin/busybox"), bb, 0o755); err != nil {
+	r := busyboxtest.Rootfs(t, filepath.Join(t.TempDir(), "rootfs"), "sh", "cat", "echo", "ls", "mount")
+	if err := os.Mkdir(filepath.Join(r, "data"), 0o755); err != nil {
 		t.Fatal(err)
-	}
-	for _, a := range []string{"sh", "cat", "echo", "ls", "mount"} {
-		if err := os.Symlink("busybox", filepath.Join(r, "bin", a)); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return r
 }

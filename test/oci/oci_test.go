@@ -17,6 +17,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/capsa-dev/capsa/internal/busyboxtest"
 	"github.com/capsa-dev/capsa/internal/oci"
 )
 
@@ -43,34 +44,7 @@ var applets = []string{"sh", "cat", "grep", "wc", "unshare", "id", "touch", "ech
 // rootfs makes a busybox root filesystem in a new bundle directory.
 func rootfs(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "rootfs")
-	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc", "home/user"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Fatalf("busybox-static is needed (make install): %v", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bin/busybox"), bb, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range applets {
-		if err := os.Symlink("busybox", filepath.Join(dir, "bin", a)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	files := map[string]string{
-		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n",
-		"etc/group":  "root:x:0:\nuser:x:1000:\naudio:x:29:user\n",
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return busyboxtest.Rootfs(t, filepath.Join(t.TempDir(), "rootfs"), applets...)
 }
 
 var seq int

@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/capsa-dev/capsa/internal/busyboxtest"
 	"github.com/capsa-dev/capsa/internal/runtime/config"
 	"github.com/capsa-dev/capsa/internal/shim"
 	"github.com/capsa-dev/capsa/internal/shim/logfile"
@@ -151,24 +152,7 @@ func newEnv(t *testing.T, args ...string) *env {
 	e := &env{id: id, dir: dir, bundle: filepath.Join(dir, "bundle"), stateDir: filepath.Join(dir, "state"),
 		rtRoot: filepath.Join(dir, "rt"), logPath: filepath.Join(dir, "ctr-json.log"), rt: runtimeBin(t)}
 	t.Cleanup(func() { e.cleanup(t) })
-	rfs := filepath.Join(e.bundle, "rootfs")
-	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc", "root"} {
-		if err := os.MkdirAll(filepath.Join(rfs, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Fatalf("busybox-static is needed (make install): %v", err)
-	}
-	if err := os.WriteFile(filepath.Join(rfs, "bin/busybox"), bb, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range applets {
-		if err := os.Symlink("busybox", filepath.Join(rfs, "bin", a)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rfs := busyboxtest.Rootfs(t, filepath.Join(e.bundle, "rootfs"), applets...)
 	s := config.DefaultSpec(false)
 	s.Process.Terminal = false
 	s.Process.Args = args
