@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/capsa-dev/capsa/internal/errdefs"
@@ -78,28 +77,11 @@ func (e *Engine) cleanupContainer(ctx context.Context, id string) error {
 		return err
 	}
 	for _, d := range []string{e.stateDir(id), e.bundleDir(id)} {
-		if err := removeAllSettled(d); err != nil {
+		if err := os.RemoveAll(d); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// removeAllSettled is os.RemoveAll for a directory another process may
-// still be writing into for a moment: a shim finishing its shutdown runs
-// the runtime's delete, whose log lands in the shim's state directory, and
-// then removes its own files. A file created between RemoveAll's listing
-// and its rmdir makes the rmdir fail with ENOTEMPTY: list again, for up to
-// about two seconds.
-func removeAllSettled(d string) error {
-	var err error
-	for i := 1; i <= 20; i++ {
-		if err = os.RemoveAll(d); err == nil || !errors.Is(err, syscall.ENOTEMPTY) {
-			return err
-		}
-		time.Sleep(time.Duration(i) * 10 * time.Millisecond)
-	}
-	return err
 }
 
 // runtimeDelete removes the runtime's state of container id (its cgroup

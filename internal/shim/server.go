@@ -209,6 +209,10 @@ func (s *Shim) do(ctx context.Context, req Request) (resp Response, after func()
 				return fail("shutdown shim of container %q: %v", id, err), nil
 			}
 		}
+		// The state dir is final before the answer: whoever asked may
+		// remove it at once. (Unlinking the socket leaves this
+		// connection open.)
+		s.removeFiles()
 		st := s.State()
 		return Response{OK: true, State: &st}, s.stop
 	}
