@@ -26,6 +26,7 @@ func main() {
 	fs.IntVar(&cfg.Log.MaxFiles, "log-max-file", 1, "log files to keep, the live one included")
 	fs.BoolVar(&cfg.Terminal, "tty", false, "the container has a terminal (process.terminal)")
 	fs.BoolVar(&cfg.Stdin, "stdin", false, "keep the container's stdin open for attach")
+	fs.BoolVar(&cfg.WaitStart, "wait-start", false, "create the container, then start it on a start request")
 	debug := fs.Bool("debug", false, "log debug messages")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)

@@ -30,11 +30,15 @@ func Args(cfg Config) []string {
 	if cfg.Stdin {
 		a = append(a, "--stdin")
 	}
+	if cfg.WaitStart {
+		a = append(a, "--wait-start")
+	}
 	return a
 }
 
 // Launch starts the shim binary for cfg and returns once the container runs
-// (or the shim failed), with the shim's pid. stderr receives the shim's own
+// (with cfg.WaitStart: once it is created; Client.Start starts it), or the
+// shim failed, with the shim's pid. stderr receives the shim's own
 // log (nil: discarded); a regular file keeps receiving it after the start.
 // The shim is reaped by a goroutine of the caller while the caller lives.
 func Launch(ctx context.Context, bin string, cfg Config, stderr *os.File) (int, error) {
@@ -93,23 +97,25 @@ type Client struct {
 // NewClient returns a client of the shim listening on socket.
 func NewClient(socket string) *Client { return &Client{socket: socket} }
 
-// dial connects, and closes the connection when ctx ends.
-func (c *Client) dial(ctx context.Context) (*net.UnixConn, func(), error) {
+// dial connects; until stop is called, the end of ctx cuts the
+// connection (stop reports false if it has already).
+func (c *Client) dial(ctx context.Context) (conn *net.UnixConn, stop func() bool, err error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", c.socket)
+	nc, err := d.DialContext(ctx, "unix", c.socket)
 	if err != nil {
 		return nil, nil, fmt.Errorf("shim %s: %w", c.socket, err)
 	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	return conn.(*net.UnixConn), func() { stop(); conn.Close() }, nil
+	stop = context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	return nc.(*net.UnixConn), stop, nil
 }
 
 func (c *Client) call(ctx context.Context, req Request) (Response, error) {
-	conn, done, err := c.dial(ctx)
+	conn, stop, err := c.dial(ctx)
 	if err != nil {
 		return Response{}, err
 	}
-	defer done()
+	defer conn.Close()
+	defer stop()
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		return Response{}, fmt.Errorf("shim %s: %s: %w", c.socket, req.Op, err)
 	}
@@ -142,6 +148,14 @@ func (c *Client) State(ctx context.Context) (State, error) {
 	return c.stateCall(ctx, Request{Op: OpState})
 }
 
+// Start starts a container whose shim runs with --wait-start. An error
+// means the container did not start: the shim has deleted it and records
+// its exit as for any other end.
+func (c *Client) Start(ctx context.Context) error {
+	_, err := c.call(ctx, Request{Op: OpStart})
+	return err
+}
+
 // Wait blocks until the container has exited and its exit is recorded.
 func (c *Client) Wait(ctx context.Context) (State, error) {
 	return c.stateCall(ctx, Request{Op: OpWait})
@@ -171,27 +185,13 @@ func (c *Client) Shutdown(ctx context.Context, force bool) (State, error) {
 // container, and when stdin ends (with closeStdin) closes the container's
 // stdin.
 func (c *Client) Attach(ctx context.Context, stdin io.Reader, closeStdin bool, stdout, stderr io.Writer) error {
-	conn, done, err := c.dial(ctx)
+	conn, err := c.AttachConn(ctx, stdin != nil, closeStdin)
 	if err != nil {
 		return err
 	}
-	defer done()
-	req := Request{Op: OpAttach, Stdin: stdin != nil, CloseStdin: closeStdin}
-	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return fmt.Errorf("shim %s: attach: %w", c.socket, err)
-	}
-	br := bufio.NewReader(conn)
-	line, err := br.ReadBytes('\n')
-	if err != nil {
-		return fmt.Errorf("shim %s: attach: %w", c.socket, err)
-	}
-	var resp Response
-	if err := json.Unmarshal(line, &resp); err != nil {
-		return fmt.Errorf("shim %s: attach: %w", c.socket, err)
-	}
-	if resp.Error != "" {
-		return errors.New(resp.Error)
-	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	defer conn.Close()
 	if stdin != nil {
 		go func() {
 			if _, err := io.Copy(conn, stdin); err == nil {
@@ -199,27 +199,98 @@ func (c *Client) Attach(ctx context.Context, stdin io.Reader, closeStdin bool, s
 			}
 		}()
 	}
+	if err := Demux(conn, stdout, stderr); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("shim %s: attach: %w", c.socket, err)
+	}
+	return nil
+}
+
+// AttachConn attaches to the container and returns the stream: the
+// container's output in attach frames (see Demux) to read until EOF, and,
+// with stdin, the container's stdin to write (CloseWrite ends it when
+// closeStdin). The output is the container's from the moment of the call:
+// with --wait-start, attach before Start to miss nothing. ctx bounds the
+// attach only; the caller closes the stream.
+func (c *Client) AttachConn(ctx context.Context, stdin, closeStdin bool) (*net.UnixConn, error) {
+	_, conn, err := c.stream(ctx, Request{Op: OpAttach, Stdin: stdin, CloseStdin: closeStdin})
+	return conn, err
+}
+
+// stream sends req and reads its response, after which the connection is
+// a stream. The response line is read a byte at a time: no stream byte may
+// end up in a buffer the caller does not see.
+func (c *Client) stream(ctx context.Context, req Request) (Response, *net.UnixConn, error) {
+	conn, stop, err := c.dial(ctx)
+	if err != nil {
+		return Response{}, nil, err
+	}
+	done := func() { stop(); conn.Close() }
+	fail := func(err error) (Response, *net.UnixConn, error) {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		done()
+		return Response{}, nil, fmt.Errorf("shim %s: %s: %w", c.socket, req.Op, err)
+	}
+	data, err := json.Marshal(req)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := conn.Write(append(data, '\n')); err != nil {
+		return fail(err)
+	}
+	var line []byte
+	var b [1]byte
+	for {
+		if _, err := io.ReadFull(conn, b[:]); err != nil {
+			return fail(err)
+		}
+		if b[0] == '\n' {
+			break
+		}
+		if line = append(line, b[0]); len(line) > maxRequest {
+			return fail(errors.New("response line too long"))
+		}
+	}
+	var resp Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return fail(err)
+	}
+	if resp.Error != "" {
+		done()
+		return resp, nil, errors.New(resp.Error)
+	}
+	// The stream outlives ctx: stop the deadline that ctx would set.
+	if !stop() {
+		return fail(ctx.Err())
+	}
+	return resp, conn, nil
+}
+
+// Demux copies a stream of attach frames from r into stdout and stderr
+// (nil: discarded) until r ends.
+func Demux(r io.Reader, stdout, stderr io.Writer) error {
+	br := bufio.NewReaderSize(r, 32*1024)
 	var hdr [8]byte
 	for {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("shim %s: attach: %w", c.socket, err)
+			return err
 		}
 		w := stdout
 		if hdr[0] == StreamStderr {
 			w = stderr
 		}
-		n := int64(binary.BigEndian.Uint32(hdr[4:]))
 		if w == nil {
 			w = io.Discard
 		}
-		if _, err := io.CopyN(w, br, n); err != nil {
-			return fmt.Errorf("shim %s: attach: %w", c.socket, err)
+		if _, err := io.CopyN(w, br, int64(binary.BigEndian.Uint32(hdr[4:]))); err != nil {
+			return err
 		}
 	}
 }

@@ -27,6 +27,11 @@ type Config struct {
 	// attach; otherwise it is /dev/null.
 	Terminal bool
 	Stdin    bool
+	// WaitStart: create the container, answer the caller and serve, but
+	// start it only when a client sends a start request, so that attach
+	// streams connected before the start see its output from the first
+	// byte (Docker's clients attach, then start).
+	WaitStart bool
 	// Logger for the shim's own messages; nil: discarded.
 	Logger *slog.Logger
 }

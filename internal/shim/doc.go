@@ -12,7 +12,8 @@
 // so that the container's init is reparented to the shim when the runtime,
 // its parent, exits after create), cwd "/", SIGPIPE/SIGHUP/SIGINT/SIGTERM
 // ignored (a shim stops only through shutdown, or SIGKILL). Once the
-// container runs it prints one JSON line on stdout, {"pid":N,"socket":P} (or
+// container runs (with --wait-start: once it is created; see below) it
+// prints one JSON line on stdout, {"pid":N,"socket":P} (or
 // {"error":"..."} and exits 1), and then points stdin and stdout at
 // /dev/null, and stderr too unless it is a regular file (the shim's own log):
 // nothing ties it to a pipe the caller holds.
@@ -50,7 +51,17 @@
 //	  │── {"op":"shutdown"} ───────▶│ delete ID ────────────────────▶│ cgroup, state gone
 //	  │◀── {"ok":true} ─────────────│ close fds, remove sockets, exit
 //
-// Requests (field op): state; attach (stdin, close_stdin); resize (rows,
+// With --wait-start the shim runs the runtime's create, prints its Ready
+// line (the pid is the init's, waiting on the runtime's exec fifo), reads
+// the container's output from then on, serves its socket, and runs the
+// runtime's start only on a start request. Docker's clients attach and
+// then start: an attach stream connected before the start receives the
+// output from its first byte. State reports "created" until then. A start
+// that fails is an error response; the shim then deletes the container
+// (delete --force kills the init) and records the exit as for any other
+// end; a second start is an error.
+//
+// Requests (field op): state; start (--wait-start only); attach (stdin, close_stdin); resize (rows,
 // cols); kill (signal, a name or number, and all); wait; shutdown (force:
 // kill the container first). Every response has ok, or error with a
 // one-line message naming the container; state, wait, kill and shutdown

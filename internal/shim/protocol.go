@@ -15,6 +15,7 @@ import (
 // Request operations.
 const (
 	OpState    = "state"
+	OpStart    = "start"
 	OpAttach   = "attach"
 	OpResize   = "resize"
 	OpKill     = "kill"
@@ -50,6 +51,9 @@ type Response struct {
 
 // Container statuses in State.
 const (
+	// StatusCreated: a shim run with --wait-start has not been asked to
+	// start its container yet.
+	StatusCreated = "created"
 	StatusRunning = "running"
 	StatusStopped = "stopped"
 )

@@ -138,6 +138,13 @@ func (s *Shim) do(ctx context.Context, req Request) (resp Response, after func()
 		st := s.State()
 		return Response{OK: true, State: &st}, nil
 
+	case OpStart:
+		if err := s.start(ctx); err != nil {
+			return fail("%v", err), nil
+		}
+		st := s.State()
+		return Response{OK: true, State: &st}, nil
+
 	case OpWait:
 		select {
 		case <-s.exited:

@@ -65,9 +65,20 @@ type Shim struct {
 	exit   *Exit
 	exited chan struct{} // closed once exit is set and recorded
 
+	// startMu guards startState, and is held across the start request.
+	startMu    sync.Mutex
+	startState int
+
 	stopOnce sync.Once
 	done     chan struct{} // closed by shutdown
 }
+
+// startState values.
+const (
+	startNone   = iota // created, waiting for a start request
+	startDone          // started (or being started)
+	startFailed        // the start request failed; the container is deleted
+)
 
 // Run makes this process the shim of cfg's container: it daemonizes,
 // creates and starts the container, prints a Ready line to ready, and
@@ -128,14 +139,23 @@ func Run(ctx context.Context, cfg Config, ready io.Writer) (retErr error) {
 		_ = s.runtime(dctx, "delete", "--force", cfg.ID)
 		s.removeFiles()
 	})
-	if err := s.runtime(ctx, "start", cfg.ID); err != nil {
-		return err
+	if !cfg.WaitStart {
+		if err := s.runtime(ctx, "start", cfg.ID); err != nil {
+			return err
+		}
+		s.startState = startDone
 	}
 	go s.reaper(sigchld)
+	// With --wait-start the output is read from now on: a client that
+	// attaches before the start sees it from its first byte.
 	s.copyOutput(outs)
 	cu.Release()
 
-	s.log.Info("container started", "pid", s.pid)
+	if cfg.WaitStart {
+		s.log.Info("container created", "pid", s.pid)
+	} else {
+		s.log.Info("container started", "pid", s.pid)
+	}
 	writeReady(ready, Ready{Pid: s.pid, Socket: s.path(SocketName)})
 	if err := detachStdio(); err != nil {
 		s.log.Warn("detach stdio", "err", err)
@@ -511,12 +531,54 @@ func (s *Shim) finishExit(ws unix.WaitStatus, at time.Time) {
 // State is the container's state now.
 func (s *Shim) State() State {
 	st := State{ID: s.cfg.ID, Pid: s.pid, Status: StatusRunning}
+	if s.startStatus() == startNone {
+		st.Status = StatusCreated
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.exit != nil {
 		st.Status, st.ExitCode, st.ExitedAt = StatusStopped, s.exit.ExitCode, s.exit.ExitedAt
 	}
 	return st
+}
+
+func (s *Shim) startStatus() int {
+	if !s.startMu.TryLock() {
+		return startDone // a start runs
+	}
+	defer s.startMu.Unlock()
+	return s.startState
+}
+
+// start starts a container created with --wait-start. A start that fails
+// deletes the container: its init is killed, and the reaper records the
+// exit as for any other end.
+func (s *Shim) start(ctx context.Context) error {
+	id := s.cfg.ID
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	switch s.startState {
+	case startDone:
+		return fmt.Errorf("start container %q: already started", id)
+	case startFailed:
+		return fmt.Errorf("start container %q: an earlier start failed", id)
+	}
+	if s.hasExited() {
+		return fmt.Errorf("start container %q: it has exited", id)
+	}
+	if err := s.runtime(ctx, "start", id); err != nil {
+		s.startState = startFailed
+		s.closeStdin()
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if derr := s.runtime(dctx, "delete", "--force", id); derr != nil {
+			s.log.Error("delete container after a failed start", "err", derr)
+		}
+		return err
+	}
+	s.startState = startDone
+	s.log.Info("container started", "pid", s.pid)
+	return nil
 }
 
 func (s *Shim) hasExited() bool {
