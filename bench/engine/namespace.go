@@ -1,0 +1,447 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The benchmark runs in three processes:
+//
+//	outer (host namespaces)
+//	 │ notes the host's iptables rules, links and mounts; makes the temp dir
+//	 │ clone(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET)
+//	 ▼
+//	init (pid 1 of a new pid namespace, own mount and network namespaces)
+//	 │ mounts private, /sys/fs/cgroup/unified unmounted, a fresh /proc,
+//	 │ tmpfs on /run, /dev/shm and /var/lib/cni, lo up; reaps orphans
+//	 ▼
+//	worker: starts the daemons, imports the image, measures, cleans up
+//
+// Why each namespace:
+//   - mount: this host is hybrid (v1 controllers, cgroup2 at
+//     /sys/fs/cgroup/unified) and crun 1.8 refuses that layout; without the
+//     unified mount every runtime sees a plain v1 host, and all engines run
+//     the same way. The tmpfs on /run, /dev/shm and /var/lib/cni give the
+//     engines' hard-coded paths (runc's /run/runc, podman's /run/netns and
+//     its shm lock, CNI's /var/lib/cni cache) private, throw-away homes.
+//   - network: the engines' default networks (docker0, podman's CNI
+//     bridge, their iptables chains and NAT rules, ip_forward) are made in a
+//     namespace that dies with the bench, so the host's rule set, links and
+//     sysctls cannot change. Nothing is sent anywhere: the containers run
+//     `true` and `sleep`.
+//   - pid: every daemon, shim and container is a descendant of init; when
+//     the worker is done, init lists what is left (a cleanup failure,
+//     reported), kills each one by pid, and the kernel would end the rest
+//     with init. /proc shows only the bench's processes, so the memory
+//     figures cannot pick up another engine's shims.
+//
+// The outer process removes the cgroups the engines left (the cgroup
+// hierarchies are shared with the host; the unified one is only visible
+// there) and checks that the host looks as it did.
+const (
+	stageEnv  = "CAPSA_BENCH_ENGINE_STAGE" // "init" or "worker"
+	tagEnv    = "CAPSA_BENCH_ENGINE_TAG"
+	tmpEnv    = "CAPSA_BENCH_ENGINE_TMP"
+	unified   = "/sys/fs/cgroup/unified"
+	cgroupTop = "capsa-bench-engine" // parent of the peers' container cgroups
+	cniDir    = "/var/lib/cni"       // hard-coded in podman 4.3's CNI backend
+)
+
+// hostState is what the outer process compares before and after.
+type hostState struct {
+	iptables string   // iptables-save and ip6tables-save, counters and comments dropped
+	links    []string // link names in the host's network namespace
+}
+
+func snapshotHost() hostState {
+	var s hostState
+	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
+		out, err := exec.Command(tool).Output()
+		if err != nil {
+			s.iptables += fmt.Sprintf("%s: %v\n", tool, err)
+			continue
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "#") {
+				continue
+			}
+			if strings.HasPrefix(l, ":") { // ":CHAIN POLICY [packets:bytes]"
+				if i := strings.LastIndex(l, " ["); i > 0 {
+					l = l[:i]
+				}
+			}
+			s.iptables += l + "\n"
+		}
+	}
+	if ents, err := os.ReadDir("/sys/class/net"); err == nil {
+		for _, e := range ents {
+			s.links = append(s.links, e.Name())
+		}
+	}
+	return s
+}
+
+// runOuter makes the temp dir, runs the bench in new namespaces, removes
+// the cgroups and checks the host afterwards. It returns the exit code.
+func runOuter(tag string) int {
+	// Ctrl-C reaches the namespaced processes through the process group;
+	// this one stays to clean up. (Catching rather than ignoring, so that
+	// the child does not inherit SIG_IGN.)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	before := snapshotHost()
+	madeCNIDir := false
+	if _, err := os.Stat(cniDir); errors.Is(err, fs.ErrNotExist) {
+		// A mount point for init's tmpfs: created here, removed below.
+		if err := os.MkdirAll(cniDir, 0o755); err != nil {
+			fmt.Fprintf(os.Stderr, "engine bench: %v\n", err)
+			return 1
+		}
+		madeCNIDir = true
+	}
+	tmp, err := os.MkdirTemp("", "capsa-bench-engine-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "engine bench: %v\n", err)
+		return 1
+	}
+
+	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), stageEnv+"=init", tagEnv+"="+tag, tmpEnv+"="+tmp)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	code := 0
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			fmt.Fprintf(os.Stderr, "engine bench: start in new namespaces: %v\n", err)
+		}
+		code = 1
+	}
+
+	// Cleanup checks. Each failure is reported and fails the run.
+	var problems []string
+	if err := removeCgroups(tag); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if n := countFiles(tmp); n > 0 {
+		problems = append(problems, fmt.Sprintf("%d files were left in %s (removed now)", n, tmp))
+	}
+	if err := os.RemoveAll(tmp); err != nil {
+		problems = append(problems, fmt.Sprintf("remove %s: %v", tmp, err))
+	}
+	if madeCNIDir {
+		if err := os.Remove(cniDir); err != nil {
+			problems = append(problems, fmt.Sprintf("remove the mount point %s: %v", cniDir, err))
+		}
+	}
+	if mps := mountsUnder(tmp); len(mps) > 0 {
+		problems = append(problems, fmt.Sprintf("mounts on the host under %s: %s", tmp, strings.Join(mps, " ")))
+	}
+	after := snapshotHost()
+	if before.iptables != after.iptables {
+		problems = append(problems, "the host's iptables rules changed during the run (the engines' rules go to the bench's own network namespace: another process on the host?)")
+	}
+	if a, b := strings.Join(before.links, " "), strings.Join(after.links, " "); a != b {
+		problems = append(problems, fmt.Sprintf("the host's links changed during the run: before %q, after %q", a, b))
+	}
+	if len(problems) > 0 {
+		fmt.Println("cleanup check: FAILED")
+		for _, p := range problems {
+			fmt.Println("  - " + p)
+		}
+		return 1
+	}
+	fmt.Printf("cleanup check: ok (no process, container, image, mount, cgroup or temp file left; host iptables rules and links identical before and after)\n")
+	return code
+}
+
+// runInit is pid 1 of the bench's pid namespace: it prepares the mounts
+// and the network, runs the worker, reaps every orphan, and at the end
+// kills, by pid, whatever the worker left running.
+func runInit() int {
+	signal.Ignore(unix.SIGTTOU, unix.SIGTTIN)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	if err := setupNamespace(); err != nil {
+		fmt.Fprintf(os.Stderr, "engine bench: %v\n", err)
+		return 1
+	}
+	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), stageEnv+"=worker")
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "engine bench: start worker: %v\n", err)
+		return 1
+	}
+	worker := cmd.Process.Pid
+	go func() {
+		// Pass Ctrl-C on: the worker stops measuring and cleans up.
+		for s := range sigs {
+			_ = unix.Kill(worker, s.(syscall.Signal))
+		}
+	}()
+	code := reapUntil(worker)
+
+	// Anything still alive was left by an engine (or by a worker that
+	// failed before its cleanup): report and kill it, by pid.
+	left := processes()
+	if len(left) > 0 {
+		fmt.Println("cleanup check: processes left in the bench's pid namespace (killed now):")
+		for _, p := range left {
+			fmt.Printf("  - pid %d: %s\n", p.pid, p.cmdline)
+			_ = unix.Kill(p.pid, unix.SIGKILL)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for len(processes()) > 0 && time.Now().Before(deadline) {
+			reapAll()
+			time.Sleep(50 * time.Millisecond)
+		}
+		code = 1
+	}
+	return code
+}
+
+// reapUntil reaps children until pid exits and returns its exit code.
+func reapUntil(pid int) int {
+	for {
+		var ws unix.WaitStatus
+		p, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 1
+		}
+		if p == pid {
+			if ws.Exited() {
+				return ws.ExitStatus()
+			}
+			return 1
+		}
+	}
+}
+
+func reapAll() {
+	for {
+		var ws unix.WaitStatus
+		p, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if p <= 0 || err != nil {
+			return
+		}
+	}
+}
+
+// setupNamespace runs in init, in the new mount and network namespaces.
+func setupNamespace() error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+	if mounted, err := isMountPoint(unified); err != nil {
+		return err
+	} else if mounted {
+		if err := unix.Unmount(unified, 0); err != nil {
+			return fmt.Errorf("unmount %s: %w", unified, err)
+		}
+	}
+	// This pid namespace's own /proc, over the host's.
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	for _, dir := range []string{"/run", "/dev/shm", cniDir} {
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
+			return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
+		}
+	}
+	if err := os.Chmod("/dev/shm", 0o1777); err != nil {
+		return err
+	}
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		return fmt.Errorf("ip link set lo up: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+type proc struct {
+	pid     int
+	cmdline string
+}
+
+// processes lists the processes of this pid namespace but init and its
+// zombies.
+func processes() []proc {
+	ents, _ := os.ReadDir("/proc")
+	var out []proc
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == 1 {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue
+		}
+		cl, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		out = append(out, proc{pid, strings.TrimSpace(string(bytes.ReplaceAll(cl, []byte{0}, []byte{' '})))})
+	}
+	return out
+}
+
+func isMountPoint(path string) (bool, error) {
+	mps, err := mountPoints()
+	if err != nil {
+		return false, err
+	}
+	for _, m := range mps {
+		if m.point == path {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+type mountPoint struct{ point, fstype string }
+
+func mountPoints() ([]mountPoint, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []mountPoint
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		// id parent maj:min root mountpoint options [optional...] - fstype source super
+		fields := strings.Fields(sc.Text())
+		for i, fld := range fields {
+			if fld == "-" && i+1 < len(fields) {
+				out = append(out, mountPoint{unescapeMount(fields[4]), fields[i+1]})
+				break
+			}
+		}
+	}
+	return out, sc.Err()
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// mountsUnder returns the mount points at or below dir, deepest first.
+func mountsUnder(dir string) []string {
+	mps, _ := mountPoints()
+	var out []string
+	for _, m := range mps {
+		if m.point == dir || strings.HasPrefix(m.point, dir+"/") {
+			out = append(out, m.point)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+func countFiles(dir string) int {
+	n := 0
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && p != dir {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// removeCgroups removes, in every hierarchy, the cgroups under
+// capsa-bench-engine whose names start with tag, then capsa-bench-engine
+// itself if it is empty. Only rmdir: a cgroup that still holds a task stays
+// and is reported.
+func removeCgroups(tag string) error {
+	mps, err := mountPoints()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, mp := range mps {
+		if mp.fstype != "cgroup" && mp.fstype != "cgroup2" {
+			continue
+		}
+		top := filepath.Join(mp.point, cgroupTop)
+		entries, err := os.ReadDir(top)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, e := range entries {
+			if e.IsDir() && strings.HasPrefix(e.Name(), tag+"-") {
+				if err := rmdirTree(filepath.Join(top, e.Name())); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		// Another bench's cgroups may still be in it: then it stays.
+		if err := unix.Rmdir(top); err != nil && !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EBUSY) {
+			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", top, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rmdirTree removes a cgroup directory and the cgroups below it, deepest
+// first. The files in a cgroup directory vanish with it.
+func rmdirTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := rmdirTree(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := unix.Rmdir(dir); err != nil {
+		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	}
+	return nil
+}
