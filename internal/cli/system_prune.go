@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	units "github.com/docker/go-units"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+)
+
+func (c *CLI) newSystemPruneCommand() *cobra.Command {
+	var force, all, volumes bool
+	var filters []string
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove unused data",
+		Args:  noPositional,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := parseFilters(filters)
+			if err != nil {
+				return err
+			}
+			items := []string{"all stopped containers"}
+			if volumes {
+				items = append(items, "all anonymous volumes not used by at least one container")
+			}
+			if all {
+				items = append(items, "all images without at least one container associated to them")
+			} else {
+				items = append(items, "all dangling images")
+			}
+			warning := "WARNING! This will remove:\n  - " + strings.Join(items, "\n  - ") + "\n\nAre you sure you want to continue?"
+			if !force && !c.confirm(warning) {
+				return nil
+			}
+			ctx := cmd.Context()
+			cl, err := c.Client(ctx)
+			if err != nil {
+				return err
+			}
+			total, err := c.pruneContainers(ctx, cl, f)
+			if err != nil {
+				return err
+			}
+			if volumes {
+				res, err := cl.VolumePrune(ctx, client.VolumePruneOptions{Filters: f})
+				if err != nil {
+					return err
+				}
+				if len(res.Report.VolumesDeleted) > 0 {
+					fmt.Fprintln(c.Out, "Deleted Volumes:")
+					for _, v := range res.Report.VolumesDeleted {
+						fmt.Fprintln(c.Out, v)
+					}
+					fmt.Fprintln(c.Out)
+				}
+				total += res.Report.SpaceReclaimed
+			}
+			n, err := c.pruneImages(ctx, cl, f, all)
+			if err != nil {
+				return err
+			}
+			total += n
+			fmt.Fprintf(c.Out, "Total reclaimed space: %s\n", units.HumanSize(float64(total)))
+			return nil
+		},
+	}
+	fl := commandFlags(cmd)
+	fl.BoolVarP(&all, "all", "a", false, "Remove all unused images not just dangling ones")
+	fl.Var(newListValue(&filters), "filter", "Provide filter values (e.g. \"label=<key>=<value>\")")
+	fl.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
+	fl.BoolVar(&volumes, "volumes", false, "Prune anonymous volumes")
+	return cmd
+}
