@@ -149,6 +149,8 @@ func (c *CLI) NewRootCommand() *cobra.Command {
 	root.SetErr(c.Err)
 	root.Flags().BoolVarP(&showVersion, "version", "v", false, "Print version information and quit")
 	root.PersistentFlags().StringVarP(&c.host, "host", "H", "", "Daemon socket to connect to (default $CAPSA_HOST or "+DefaultHost+")")
+	// --help without -h, as docker: -h is run's --hostname.
+	root.PersistentFlags().Bool("help", false, "Print usage")
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(flagError)
 	root.Flags().SetInterspersed(false)
@@ -214,6 +216,7 @@ func (c *CLI) NewRootCommand() *cobra.Command {
 
 func setFlagErrorFunc(cmd *cobra.Command) {
 	cmd.SetFlagErrorFunc(flagError)
+	cmd.DisableFlagsInUseLine = true
 	for _, sub := range cmd.Commands() {
 		setFlagErrorFunc(sub)
 	}
