@@ -311,9 +311,10 @@ events_logger = "file"
 events_logfile_path = %q
 tmp_dir = %q
 volume_path = %q
+image_copy_tmp_dir = %q
 runtime = %q
 `, filepath.Join(e.dir, "cni"), filepath.Join(e.dir, "events.log"), filepath.Join(e.dir, "tmp"),
-		filepath.Join(e.dir, "volumes"), b.podmanRuntime)
+		filepath.Join(e.dir, "volumes"), os.Getenv("TMPDIR"), b.podmanRuntime)
 	for name, body := range map[string]string{"storage.conf": storage, "containers.conf": conf} {
 		if err := os.WriteFile(filepath.Join(e.dir, name), []byte(body), 0o600); err != nil {
 			return nil, err

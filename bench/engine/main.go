@@ -112,6 +112,14 @@ func (b *bench) run() (retErr error) {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
+	// Temp files of every engine and CLI go to the bench's dir too.
+	tmpdir := filepath.Join(b.tmp, "tmpdir")
+	if err := os.Mkdir(tmpdir, 0o700); err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmpdir)
+	os.Setenv("TMPDIR", tmpdir)
+
 	rootfs, err := rootfsTar()
 	if err != nil {
 		return err

@@ -27,7 +27,7 @@ import (
 //	 ▼
 //	init (pid 1 of a new pid namespace, own mount and network namespaces)
 //	 │ mounts private, /sys/fs/cgroup/unified unmounted, a fresh /proc,
-//	 │ tmpfs on /run, /dev/shm and /var/lib/cni, lo up; reaps orphans
+//	 │ tmpfs on maskedDirs, lo up; reaps orphans
 //	 ▼
 //	worker: starts the daemons, imports the image, measures, cleans up
 //
@@ -36,8 +36,7 @@ import (
 //     /sys/fs/cgroup/unified) and crun 1.8 refuses that layout; without the
 //     unified mount every runtime sees a plain v1 host, and all engines run
 //     the same way. The tmpfs on /run, /dev/shm and /var/lib/cni give the
-//     engines' hard-coded paths (runc's /run/runc, podman's /run/netns and
-//     its shm lock, CNI's /var/lib/cni cache) private, throw-away homes.
+//     engines' hard-coded paths (maskedDirs) private, throw-away homes.
 //   - network: the engines' default networks (docker0, podman's CNI
 //     bridge, their iptables chains and NAT rules, ip_forward) are made in a
 //     namespace that dies with the bench, so the host's rule set, links and
@@ -58,8 +57,22 @@ const (
 	tmpEnv    = "CAPSA_BENCH_ENGINE_TMP"
 	unified   = "/sys/fs/cgroup/unified"
 	cgroupTop = "capsa-bench-engine" // parent of the peers' container cgroups
-	cniDir    = "/var/lib/cni"       // hard-coded in podman 4.3's CNI backend
 )
+
+// maskedDirs get a tmpfs in the bench's mount namespace: host paths that
+// the engines write to whatever their configuration says. One that does not
+// exist is made as a mount point by the outer process and removed after.
+var maskedDirs = []string{
+	"/run",                // runc's /run/runc, podman's /run/netns, containerd's shim sockets
+	"/dev/shm",            // podman's lock segment, libpod_lock
+	"/var/lib/cni",        // CNI's cache and host-local IPAM state (hard-coded in podman 4.3)
+	"/var/lib/containers", // containers/image's blob-info cache of podman load
+	"/opt/containerd",     // containerd's opt plugin, in dockerd's own containerd
+	"/var/tmp",            // podman writes there, whatever TMPDIR says
+}
+
+// stickyDirs are the masked dirs that everyone may write to.
+var stickyDirs = []string{"/dev/shm", "/var/tmp"}
 
 // hostState is what the outer process compares before and after.
 type hostState struct {
@@ -106,14 +119,20 @@ func runOuter(tag string) int {
 	defer signal.Stop(sigs)
 
 	before := snapshotHost()
-	madeCNIDir := false
-	if _, err := os.Stat(cniDir); errors.Is(err, fs.ErrNotExist) {
-		// A mount point for init's tmpfs: created here, removed below.
-		if err := os.MkdirAll(cniDir, 0o755); err != nil {
-			fmt.Fprintf(os.Stderr, "engine bench: %v\n", err)
-			return 1
+	var made []string // mount points made here, removed below
+	defer func() {
+		for i := len(made) - 1; i >= 0; i-- {
+			_ = os.Remove(made[i])
 		}
-		madeCNIDir = true
+	}()
+	for _, dir := range maskedDirs {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				fmt.Fprintf(os.Stderr, "engine bench: mount point %s: %v\n", dir, err)
+				return 1
+			}
+			made = append(made, dir)
+		}
 	}
 	tmp, err := os.MkdirTemp("", "capsa-bench-engine-")
 	if err != nil {
@@ -148,11 +167,19 @@ func runOuter(tag string) int {
 	if err := os.RemoveAll(tmp); err != nil {
 		problems = append(problems, fmt.Sprintf("remove %s: %v", tmp, err))
 	}
-	if madeCNIDir {
-		if err := os.Remove(cniDir); err != nil {
-			problems = append(problems, fmt.Sprintf("remove the mount point %s: %v", cniDir, err))
+	for i := len(made) - 1; i >= 0; i-- {
+		err := os.Remove(made[i])
+		switch {
+		case err == nil:
+		case errors.Is(err, unix.ENOTEMPTY):
+			// Only the tmpfs above it was written to: another process on
+			// the host has used it since.
+			fmt.Printf("note: %s, made by the bench as a mount point, is in use by another process now: left\n", made[i])
+		default:
+			problems = append(problems, fmt.Sprintf("remove the mount point %s: %v", made[i], err))
 		}
 	}
+	made = nil
 	if mps := mountsUnder(tmp); len(mps) > 0 {
 		problems = append(problems, fmt.Sprintf("mounts on the host under %s: %s", tmp, strings.Join(mps, " ")))
 	}
@@ -266,13 +293,15 @@ func setupNamespace() error {
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
-	for _, dir := range []string{"/run", "/dev/shm", cniDir} {
+	for _, dir := range maskedDirs {
 		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
 			return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
 		}
 	}
-	if err := os.Chmod("/dev/shm", 0o1777); err != nil {
-		return err
+	for _, dir := range stickyDirs {
+		if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+			return err
+		}
 	}
 	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		return fmt.Errorf("ip link set lo up: %w: %s", err, bytes.TrimSpace(out))
