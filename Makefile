@@ -78,9 +78,15 @@ test-race: build
 test-cgroup2:
 	$(GO) run ./test/cgroup2
 
-# BENCH_ARGS: flags for bench/runlatency, e.g. BENCH_ARGS='-n 20'.
+# Installs the peers first (scripts/install-bench-deps.sh), then runs
+# bench/runlatency (runtimes) and bench/engine (engines: capsa, podman,
+# docker, containerd; see bench/engine/README.md).
+# BENCH_ARGS: flags for bench/runlatency, e.g. BENCH_ARGS='-n 20';
+# ENGINE_BENCH_ARGS: flags for bench/engine, e.g. ENGINE_BENCH_ARGS='-n 50 -engines capsa,docker'.
 bench: build
+	./scripts/install-bench-deps.sh
 	CAPSA_RUNTIME=$(CURDIR)/$(BINDIR)/capsa-runtime $(GO) run ./bench/runlatency $(BENCH_ARGS)
+	$(GO) run ./bench/engine -bin $(CURDIR)/$(BINDIR) $(ENGINE_BENCH_ARGS)
 
 # RUNTIME: a peer to test instead of bin/capsa-runtime (then nothing is built).
 conformance: $(if $(RUNTIME),,build)
