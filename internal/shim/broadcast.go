@@ -25,10 +25,19 @@ func newBroadcaster() *broadcaster {
 // frame encodes p as a Docker attach frame.
 func frame(stream byte, p []byte) []byte {
 	f := make([]byte, 8+len(p))
-	f[0] = stream
-	binary.BigEndian.PutUint32(f[4:8], uint32(len(p)))
+	hdr := frameHeader(stream, len(p))
+	copy(f, hdr[:])
 	copy(f[8:], p)
 	return f
+}
+
+// frameHeader is the header of a frame of n bytes: the stream, three zero
+// bytes, the big-endian length.
+func frameHeader(stream byte, n int) [8]byte {
+	var h [8]byte
+	h[0] = stream
+	binary.BigEndian.PutUint32(h[4:8], uint32(n))
+	return h
 }
 
 func (b *broadcaster) send(stream byte, p []byte) {

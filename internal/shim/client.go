@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"strconv"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Args is the command line of capsa-shim for cfg (without the binary).
@@ -171,6 +173,67 @@ func (c *Client) Kill(ctx context.Context, signal string, all bool) error {
 // Resize sets the window size of the container's terminal.
 func (c *Client) Resize(ctx context.Context, rows, cols uint16) error {
 	_, err := c.call(ctx, Request{Op: OpResize, Rows: rows, Cols: cols})
+	return err
+}
+
+// ExecRequest is a process to start in the container.
+type ExecRequest struct {
+	// ID names the exec (letters, digits, _ . + -, at most 128).
+	ID string
+	// Process runs; its terminal field is set from Terminal.
+	Process *specs.Process
+	// Terminal: a pty, of Rows x Cols at first if both are set.
+	Terminal   bool
+	Rows, Cols uint16
+	// Stdin: the stream's bytes go to the process's stdin; otherwise it
+	// is /dev/null.
+	Stdin bool
+	// Detach: no stream; the output is discarded.
+	Detach bool
+}
+
+// Exec starts a process in the container, held by the shim: it survives
+// the caller. Unless req.Detach, stream carries the process's output (in
+// attach frames, see Demux; the raw bytes for a terminal) until it has
+// exited and its output ended, and takes its stdin (CloseWrite closes it).
+// ctx bounds the start only; the caller closes the stream. A process the
+// runtime cannot start is an error with the runtime's message.
+func (c *Client) Exec(ctx context.Context, req ExecRequest) (pid int, stream *net.UnixConn, err error) {
+	proc, err := json.Marshal(req.Process)
+	if err != nil {
+		return 0, nil, fmt.Errorf("exec %q: process: %w", req.ID, err)
+	}
+	resp, conn, err := c.stream(ctx, Request{Op: OpExec, ExecID: req.ID, Process: proc,
+		Terminal: req.Terminal, Rows: req.Rows, Cols: req.Cols, Stdin: req.Stdin, Detach: req.Detach})
+	if err != nil {
+		return 0, nil, err
+	}
+	if req.Detach {
+		conn.Close()
+		conn = nil
+	}
+	return resp.Pid, conn, nil
+}
+
+// ExecState returns the state of exec execID: its ID is the exec id.
+func (c *Client) ExecState(ctx context.Context, execID string) (State, error) {
+	return c.stateCall(ctx, Request{Op: OpExecState, ExecID: execID})
+}
+
+// WaitExec blocks until exec execID has exited and its output ended.
+func (c *Client) WaitExec(ctx context.Context, execID string) (State, error) {
+	return c.stateCall(ctx, Request{Op: OpWait, ExecID: execID})
+}
+
+// KillExec sends signal (a name or number) to exec execID's process.
+func (c *Client) KillExec(ctx context.Context, execID, signal string) error {
+	_, err := c.call(ctx, Request{Op: OpKill, ExecID: execID, Signal: signal})
+	return err
+}
+
+// ResizeExec sets the window size of exec execID's terminal.
+func (c *Client) ResizeExec(ctx context.Context, execID string, rows, cols uint16) error {
+	_, err := c.call(ctx, Request{Op: OpResize, ExecID: execID, Rows: rows, Cols: cols})
 	return err
 }
 

@@ -44,6 +44,12 @@
 //	  │                             │                                │  reparented)
 //	  │── {"op":"attach"} ─────────▶│                                │
 //	  │◀── {"ok":true} + frames ────│◀── output ─── container        │
+//	  │── {"op":"exec","exec_id":E,"process":{..}} ▶                 │
+//	  │                             │ exec --detach --pid-file F     │
+//	  │                             │   --process P ID ─────────────▶│ process runs
+//	  │                             │ (runMu held: pid claimed)      │ (reparented)
+//	  │◀── {"ok":true,"pid":M} + frames ◀── output ─── exec process  │
+//	  │── {"op":"exec_state","exec_id":E} ▶ (stream ends at its exit)│
 //	  │── {"op":"kill","signal":"TERM"} ▶ kill ID TERM ─────────────▶│
 //	  │── {"op":"wait"} ───────────▶│ SIGCHLD: wait4(init)           │
 //	  │                             │ exit.json (temp+fsync+rename)  │
@@ -61,11 +67,39 @@
 // (delete --force kills the init) and records the exit as for any other
 // end; a second start is an error.
 //
-// Requests (field op): state; start (--wait-start only); attach (stdin, close_stdin); resize (rows,
-// cols); kill (signal, a name or number, and all); wait; shutdown (force:
-// kill the container first). Every response has ok, or error with a
-// one-line message naming the container; state, wait, kill and shutdown
-// carry the State.
+// Requests (field op): state; start (--wait-start only); attach (stdin,
+// close_stdin); resize (rows, cols); kill (signal, a name or number, and
+// all); wait; shutdown (force: kill the container first); exec and
+// exec_state (below). resize, kill and wait with an exec_id act on that
+// exec's process instead of the init (kill signals its pid directly, through
+// a pidfd). Every response has ok, or error with a one-line message naming
+// the container; state, start, wait, kill, shutdown and exec_state carry
+// the State (for an exec: its id, pid, status, exit code); exec carries the
+// pid.
+//
+// # Exec
+//
+// exec (exec_id, validated as container ids and unique; process, a
+// runtime-spec Process object; terminal, rows and cols; stdin; detach)
+// starts a process in the running container, as containerd's shim does:
+// the shim holds its stdio, so it outlives the engine's restarts. The shim
+// writes the process to a private file in the state dir and runs
+// "runtime exec --detach --pid-file F --process P [--console-socket S] ID"
+// (a terminal's pty master comes over S, as the init's does). The process
+// is reparented to the shim, which reaps it and records its exit code (or
+// 128+signal). A process the runtime cannot start is an error response
+// carrying the runtime's one-line message ("no such file or directory",
+// "permission denied": the engine maps them to Docker's 127 and 126).
+// After {"ok":true,"pid":N} the connection is the exec's stream, unless
+// detach (the output is then discarded): Docker frames without a terminal,
+// raw bytes with one; the client's bytes go to the process's stdin, and its
+// half-close closes it. The output waits for a slow client (there is only
+// one); a client that leaves has the rest discarded. The stream ends once
+// the process has exited and its output has ended, or stopped moving for
+// ExitDrain (a process it left running in the container can hold it open).
+// Records live in memory: at most 256, the oldest finished ones dropped
+// first. When the init exits, the kernel kills the execs left in its PID
+// namespace; they are reaped and end as stopped like any other.
 //
 // # Exit
 //
@@ -78,8 +112,13 @@
 // # Reaping
 //
 // The shim runs the runtime as children too, whose exit status os/exec
-// must collect. So the reaper waits for the init by its pid at any time,
-// but collects other children (processes orphaned into the shim by the
-// subreaper flag) with wait4(-1) only while no runtime command runs
-// (runMu); each runtime command triggers a pass when it ends.
+// must collect. So the reaper waits for the init and the known exec
+// processes by their pids at any time, but collects other children
+// (processes orphaned into the shim by the subreaper flag) with wait4(-1)
+// only while no runtime command runs (runMu); each runtime command
+// triggers a pass when it ends. An exec's pid is claimed (read from the pid
+// file, recorded) before runMu is released after "runtime exec": a process
+// that exits at once is never taken for an orphan. The reaper holds
+// execMu while it reaps, and a kill by pid takes it too: no signal reaches
+// a process that reused a reaped exec's pid.
 package shim

@@ -14,13 +14,15 @@ import (
 
 // Request operations.
 const (
-	OpState    = "state"
-	OpStart    = "start"
-	OpAttach   = "attach"
-	OpResize   = "resize"
-	OpKill     = "kill"
-	OpWait     = "wait"
-	OpShutdown = "shutdown"
+	OpState     = "state"
+	OpStart     = "start"
+	OpAttach    = "attach"
+	OpResize    = "resize"
+	OpKill      = "kill"
+	OpWait      = "wait"
+	OpShutdown  = "shutdown"
+	OpExec      = "exec"
+	OpExecState = "exec_state"
 )
 
 // Request is one line from a client.
@@ -40,6 +42,17 @@ type Request struct {
 	All    bool   `json:"all,omitempty"`
 	// shutdown: kill the container (SIGKILL, all) if it still runs.
 	Force bool `json:"force,omitempty"`
+
+	// ExecID names an exec process: exec starts it, exec_state reports
+	// it, and resize, kill and wait act on it instead of the init.
+	ExecID string `json:"exec_id,omitempty"`
+	// exec: the process, a runtime-spec Process object; terminal gives it
+	// a pty (rows and cols its first size); stdin keeps its stdin open
+	// (otherwise /dev/null); detach discards its output and ends the
+	// connection at once instead of streaming.
+	Process  json.RawMessage `json:"process,omitempty"`
+	Terminal bool            `json:"terminal,omitempty"`
+	Detach   bool            `json:"detach,omitempty"`
 }
 
 // Response answers one Request.
@@ -47,6 +60,8 @@ type Response struct {
 	OK    bool   `json:"ok,omitempty"`
 	Error string `json:"error,omitempty"`
 	State *State `json:"state,omitempty"`
+	// Pid of the process an exec started.
+	Pid int `json:"pid,omitempty"`
 }
 
 // Container statuses in State.

@@ -23,6 +23,14 @@ func (s *Shim) runtime(ctx context.Context, args ...string) error {
 // pipes keeps the runtime's stderr, and a pipe read to its end would wait
 // for the container.
 func (s *Shim) runtimeIO(ctx context.Context, stdio [3]*os.File, args ...string) error {
+	return s.runtimeThen(ctx, stdio, nil, args...)
+}
+
+// runtimeThen is runtimeIO that, if the command succeeds, calls then
+// before the reaper may collect orphans again (runMu held): then can find
+// and claim a process the command left behind (exec --detach) before the
+// reaper's wait4(-1) could take its exit status.
+func (s *Shim) runtimeThen(ctx context.Context, stdio [3]*os.File, then func() error, args ...string) error {
 	logPath := s.path(runtimeLog)
 	var off int64
 	if st, err := os.Stat(logPath); err == nil {
@@ -41,13 +49,17 @@ func (s *Shim) runtimeIO(ctx context.Context, stdio [3]*os.File, args ...string)
 	}
 	s.runMu.Lock()
 	err := cmd.Run()
+	var thenErr error
+	if err == nil && then != nil {
+		thenErr = then()
+	}
 	s.runMu.Unlock()
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
 	if err == nil {
-		return nil
+		return thenErr
 	}
 	msg := lastError(logPath, off)
 	if strings.Contains(msg, strconv.Quote(s.cfg.ID)) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"time"
 
@@ -79,6 +80,11 @@ func (s *Shim) handle(conn *net.UnixConn) {
 			s.attach(conn, br, enc, req)
 			return
 		}
+		if req.Op == OpExec {
+			closeConn = false
+			s.serveExec(ctx, conn, br, enc, req)
+			return
+		}
 		if req.Op == OpWait {
 			// wait ends the connection: so the reader below, which
 			// notices a client that went away and ends its wait, is
@@ -145,7 +151,33 @@ func (s *Shim) do(ctx context.Context, req Request) (resp Response, after func()
 		st := s.State()
 		return Response{OK: true, State: &st}, nil
 
+	case OpExecState:
+		st, err := s.execState(req.ExecID)
+		if err != nil {
+			return fail("%v", err), nil
+		}
+		return Response{OK: true, State: &st}, nil
+
 	case OpWait:
+		if req.ExecID != "" {
+			ep, err := s.lookupExec("wait for", req.ExecID)
+			if err != nil {
+				return fail("%v", err), nil
+			}
+			select {
+			case <-ep.exited:
+			case <-ctx.Done():
+				return fail("wait for exec %q in container %q: canceled", req.ExecID, id), nil
+			}
+			st, err := s.execState(req.ExecID)
+			if err != nil {
+				// Dropped meanwhile: it is stopped.
+				s.execMu.Lock()
+				st = ep.state()
+				s.execMu.Unlock()
+			}
+			return Response{OK: true, State: &st}, nil
+		}
 		select {
 		case <-s.exited:
 		case <-ctx.Done():
@@ -162,6 +194,9 @@ func (s *Shim) do(ctx context.Context, req Request) (resp Response, after func()
 		if !validSignal.MatchString(sig) {
 			return fail("kill container %q: invalid signal %q", id, req.Signal), nil
 		}
+		if req.ExecID != "" {
+			return s.doKillExec(req.ExecID, sig), nil
+		}
 		if s.hasExited() {
 			return fail("kill container %q: not running", id), nil
 		}
@@ -176,22 +211,22 @@ func (s *Shim) do(ctx context.Context, req Request) (resp Response, after func()
 		return Response{OK: true, State: &st}, nil
 
 	case OpResize:
-		if s.master == nil {
-			return fail("resize container %q: it has no terminal", id), nil
+		what, master := fmt.Sprintf("container %q", id), s.master
+		if req.ExecID != "" {
+			ep, err := s.lookupExec("resize", req.ExecID)
+			if err != nil {
+				return fail("%v", err), nil
+			}
+			what, master = fmt.Sprintf("exec %q in container %q", req.ExecID, id), ep.master
+		}
+		if master == nil {
+			return fail("resize %s: it has no terminal", what), nil
 		}
 		if req.Rows == 0 || req.Cols == 0 {
-			return fail("resize container %q: rows and cols must be above 0", id), nil
+			return fail("resize %s: rows and cols must be above 0", what), nil
 		}
-		ws := &unix.Winsize{Row: req.Rows, Col: req.Cols}
-		rc, err := s.master.SyscallConn()
-		if err == nil {
-			cerr := rc.Control(func(fd uintptr) { err = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) })
-			if cerr != nil {
-				err = cerr
-			}
-		}
-		if err != nil {
-			return fail("resize container %q: %v", id, err), nil
+		if err := resize(master, req.Rows, req.Cols); err != nil {
+			return fail("resize %s: %v", what, err), nil
 		}
 		return Response{OK: true}, nil
 
@@ -274,4 +309,37 @@ func (s *Shim) attach(conn *net.UnixConn, br *bufio.Reader, enc *json.Encoder, r
 			return
 		}
 	}
+}
+
+// doKillExec signals exec eid's process directly.
+func (s *Shim) doKillExec(eid, sig string) Response {
+	ep, err := s.lookupExec("kill", eid)
+	if err != nil {
+		return Response{Error: err.Error()}
+	}
+	n, err := parseSignal(sig)
+	if err == nil {
+		err = s.killExec(ep, n)
+	}
+	if err != nil {
+		return Response{Error: fmt.Sprintf("kill exec %q in container %q: %v", eid, s.cfg.ID, err)}
+	}
+	s.execMu.Lock()
+	st := ep.state()
+	s.execMu.Unlock()
+	return Response{OK: true, State: &st}
+}
+
+// resize sets the window size of a pty master.
+func resize(master *os.File, rows, cols uint16) error {
+	ws := &unix.Winsize{Row: rows, Col: cols}
+	rc, err := master.SyscallConn()
+	if err != nil {
+		return err
+	}
+	cerr := rc.Control(func(fd uintptr) { err = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) })
+	if cerr != nil {
+		return cerr
+	}
+	return err
 }

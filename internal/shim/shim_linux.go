@@ -65,6 +65,20 @@ type Shim struct {
 	exit   *Exit
 	exited chan struct{} // closed once exit is set and recorded
 
+	// execMu guards the exec records: execs, execStarting, execN,
+	// execPids, execOrder, and the fields of execProc that say so. The
+	// reaper holds it while it reaps, so that a kill by pid never meets
+	// a reused pid.
+	execMu       sync.Mutex
+	execs        map[string]*execProc // by exec id
+	execStarting map[string]bool      // exec ids being started
+	execN        uint64               // execs started, for file names
+	execPids     map[int]*execProc    // running and not yet reaped, by pid
+	execOrder    []*execProc          // oldest first
+	// consoleMu is held while a terminal exec starts: they share one
+	// console socket path.
+	consoleMu sync.Mutex
+
 	// startMu guards startState, and is held across the start request.
 	startMu    sync.Mutex
 	startState int
@@ -75,8 +89,8 @@ type Shim struct {
 
 // startState values.
 const (
-	startNone   = iota // created, waiting for a start request
-	startDone          // started (or being started)
+	startDone   = iota // started (or being started)
+	startNone          // created, waiting for a start request
 	startFailed        // the start request failed; the container is deleted
 )
 
@@ -94,15 +108,7 @@ func Run(ctx context.Context, cfg Config, ready io.Writer) (retErr error) {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	s := &Shim{
-		cfg: cfg, log: cfg.Logger, out: newBroadcaster(),
-		ioDone: make(chan struct{}), kick: make(chan struct{}, 1),
-		exited: make(chan struct{}), done: make(chan struct{}),
-	}
-	if s.log == nil {
-		s.log = discardLogger()
-	}
-	s.log = s.log.With("container", cfg.ID)
+	s := newShim(cfg)
 	if err := daemonize(); err != nil {
 		return fmt.Errorf("shim for container %q: %w", cfg.ID, err)
 	}
@@ -139,11 +145,10 @@ func Run(ctx context.Context, cfg Config, ready io.Writer) (retErr error) {
 		_ = s.runtime(dctx, "delete", "--force", cfg.ID)
 		s.removeFiles()
 	})
-	if !cfg.WaitStart {
-		if err := s.runtime(ctx, "start", cfg.ID); err != nil {
-			return err
-		}
-		s.startState = startDone
+	if cfg.WaitStart {
+		s.startState = startNone
+	} else if err := s.runtime(ctx, "start", cfg.ID); err != nil {
+		return err
 	}
 	go s.reaper(sigchld)
 	// With --wait-start the output is read from now on: a client that
@@ -162,6 +167,21 @@ func Run(ctx context.Context, cfg Config, ready io.Writer) (retErr error) {
 	}
 	s.serve()
 	return nil
+}
+
+func newShim(cfg Config) *Shim {
+	s := &Shim{
+		cfg: cfg, log: cfg.Logger, out: newBroadcaster(),
+		ioDone: make(chan struct{}), kick: make(chan struct{}, 1),
+		exited: make(chan struct{}), done: make(chan struct{}),
+		execs: make(map[string]*execProc), execStarting: make(map[string]bool),
+		execPids: make(map[int]*execProc),
+	}
+	if s.log == nil {
+		s.log = discardLogger()
+	}
+	s.log = s.log.With("container", cfg.ID)
+	return s
 }
 
 func writeReady(w io.Writer, r Ready) {
@@ -271,15 +291,15 @@ func (s *Shim) create(ctx context.Context) (outs []*os.File, retErr error) {
 	defer cu.Clean()
 	args := []string{"create", "--bundle", s.cfg.Bundle, "--pid-file", s.path(pidName)}
 	var stdio [3]*os.File // the container's ends; nil is /dev/null
-	var consoleLn *net.UnixListener
+	var console *consoleSocket
 	if s.cfg.Terminal {
-		ln, err := listenUnix(s.path(consoleName))
+		c, err := listenConsole(s.path(consoleName))
 		if err != nil {
 			return nil, fmt.Errorf("create container %q: console socket: %w", id, err)
 		}
-		consoleLn = ln
-		cu.Add(func() { ln.Close() })
-		args = append(args, "--console-socket", s.path(consoleName))
+		console = c
+		defer c.close()
+		args = append(args, "--console-socket", c.path)
 	} else {
 		if s.cfg.Stdin {
 			r, w, err := os.Pipe()
@@ -300,11 +320,6 @@ func (s *Shim) create(ctx context.Context) (outs []*os.File, retErr error) {
 			cu.Add(func() { r.Close(); w.Close() })
 		}
 	}
-	var master chan *os.File
-	if consoleLn != nil {
-		master = make(chan *os.File, 1)
-		go func() { master <- recvMaster(consoleLn) }()
-	}
 	args = append(args, id)
 	runErr := s.runtimeIO(ctx, stdio, args...)
 	// The container holds its own copies now.
@@ -321,19 +336,13 @@ func (s *Shim) create(ctx context.Context) (outs []*os.File, retErr error) {
 		defer cancel()
 		_ = s.runtime(dctx, "delete", "--force", id)
 	})
-	if consoleLn != nil {
-		select {
-		case m := <-master:
-			if m == nil {
-				return nil, fmt.Errorf("create container %q: no pty master came on the console socket", id)
-			}
-			s.master = m
-			outs = append(outs, m)
-		case <-time.After(5 * time.Second):
+	if console != nil {
+		m := console.receive()
+		if m == nil {
 			return nil, fmt.Errorf("create container %q: no pty master came on the console socket", id)
 		}
-		consoleLn.Close()
-		os.Remove(s.path(consoleName))
+		s.master = m
+		outs = append(outs, m)
 	}
 	data, err := os.ReadFile(s.path(pidName))
 	if err != nil {
@@ -346,6 +355,41 @@ func (s *Shim) create(ctx context.Context) (outs []*os.File, retErr error) {
 	s.pid = pid
 	cu.Release()
 	return outs, nil
+}
+
+// consoleSocket is a socket a runtime sends a pty master to.
+type consoleSocket struct {
+	path   string
+	ln     *net.UnixListener
+	master chan *os.File
+}
+
+// listenConsole listens on path and accepts the master in the background.
+func listenConsole(path string) (*consoleSocket, error) {
+	ln, err := listenUnix(path)
+	if err != nil {
+		return nil, err
+	}
+	c := &consoleSocket{path: path, ln: ln, master: make(chan *os.File, 1)}
+	go func() { c.master <- recvMaster(ln) }()
+	return c, nil
+}
+
+// receive returns the master, nil if none came within 5 seconds. Called
+// once the runtime has returned: the master, if any, was sent by then.
+func (c *consoleSocket) receive() *os.File {
+	select {
+	case m := <-c.master:
+		return m
+	case <-time.After(5 * time.Second):
+		return nil
+	}
+}
+
+// close stops listening (which ends the accept) and removes the socket.
+func (c *consoleSocket) close() {
+	c.ln.Close()
+	os.Remove(c.path)
 }
 
 // recvMaster accepts one connection on the console socket and returns the
@@ -478,29 +522,52 @@ func (s *Shim) reaper(sigchld chan os.Signal) {
 
 func (s *Shim) reap() {
 	var ws unix.WaitStatus
-	// The init is never an os/exec child: wait for it at any time.
+	// The init and the exec processes are never os/exec children: wait
+	// for them by pid at any time.
 	if !s.initReaped {
 		if p, _ := unix.Wait4(s.pid, &ws, unix.WNOHANG, nil); p == s.pid {
 			s.initReaped = true
 			go s.finishExit(ws, time.Now())
 		}
 	}
+	s.execMu.Lock()
+	for pid, ep := range s.execPids {
+		if p, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); p == pid {
+			delete(s.execPids, pid)
+			go s.finishExec(ep, ws, time.Now())
+		}
+	}
+	s.execMu.Unlock()
 	if !s.runMu.TryLock() {
 		return // the runtime command's end kicks another pass
 	}
 	defer s.runMu.Unlock()
-	for {
-		p, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if p <= 0 || err != nil {
-			return
-		}
-		if p == s.pid && !s.initReaped {
-			s.initReaped = true
-			go s.finishExit(ws, time.Now())
-		} else {
-			s.log.Debug("reaped orphan", "pid", p)
-		}
+	for s.reapAny() {
 	}
+}
+
+// reapAny collects one child that has ended, if any: the init, an exec
+// process, or an orphan. Preconditions: s.runMu held (no os/exec child
+// runs).
+func (s *Shim) reapAny() bool {
+	var ws unix.WaitStatus
+	s.execMu.Lock()
+	defer s.execMu.Unlock()
+	p, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+	if p <= 0 || err != nil {
+		return false
+	}
+	now := time.Now()
+	if p == s.pid && !s.initReaped {
+		s.initReaped = true
+		go s.finishExit(ws, now)
+	} else if ep := s.execPids[p]; ep != nil {
+		delete(s.execPids, p)
+		go s.finishExec(ep, ws, now)
+	} else {
+		s.log.Debug("reaped orphan", "pid", p)
+	}
+	return true
 }
 
 // finishExit records the init's end: after the output has ended (or

@@ -116,12 +116,8 @@ func newTestShim(t *testing.T, runtime string) (*Shim, *Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &Shim{
-		cfg: Config{ID: "c1", Runtime: runtime, RuntimeRoot: dir, StateDir: filepath.Join(dir, "state")},
-		out: newBroadcaster(), ioDone: make(chan struct{}), kick: make(chan struct{}, 1),
-		exited: make(chan struct{}), done: make(chan struct{}), pid: 12345,
-	}
-	s.log = discardLogger()
+	s := newShim(Config{ID: "c1", Runtime: runtime, RuntimeRoot: dir, StateDir: filepath.Join(dir, "state")})
+	s.pid = 12345
 	if err := s.listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -217,5 +213,95 @@ func TestRuntimeErrorNamesContainer(t *testing.T) {
 	err = c.Kill(ctx, "TERM", false)
 	if err == nil || err.Error() != `kill container "c1": container is paused` {
 		t.Errorf("kill = %v, want the runtime's message", err)
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	tests := []struct {
+		in   string
+		want unix.Signal
+		ok   bool
+	}{
+		{"TERM", unix.SIGTERM, true}, {"SIGKILL", unix.SIGKILL, true}, {"hup", unix.SIGHUP, true},
+		{"9", unix.SIGKILL, true}, {"0", 0, false}, {"65", 0, false}, {"NOPE", 0, false}, {"", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseSignal(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseSignal(%q) = %v, %v; want %v (ok %v)", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestExecProcessJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		req  Request
+		want string // "" for an error
+	}{
+		{"no tty", Request{Process: []byte(`{"args":["ls"],"terminal":true,"consoleSize":{"height":1,"width":1}}`)},
+			`{"args":["ls"],"terminal":false}`},
+		{"tty sized", Request{Process: []byte(`{"args":["sh"]}`), Terminal: true, Rows: 24, Cols: 80},
+			`{"args":["sh"],"consoleSize":{"height":24,"width":80},"terminal":true}`},
+		{"tty unsized", Request{Process: []byte(`{"args":["sh"]}`), Terminal: true}, `{"args":["sh"],"terminal":true}`},
+		{"none", Request{}, ""},
+		{"not an object", Request{Process: []byte(`["sh"]`)}, ""},
+		{"null", Request{Process: []byte(`null`)}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := execProcessJSON(tt.req)
+			if tt.want == "" {
+				if err == nil {
+					t.Errorf("got %s, want an error", got)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.want {
+				t.Errorf("got %s, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestExecRecordsBounded: beyond maxExecs, the oldest finished records go;
+// running ones stay whatever their age.
+func TestExecRecordsBounded(t *testing.T) {
+	old := maxExecs
+	maxExecs = 3
+	defer func() { maxExecs = old }()
+	s, c := newTestShim(t, "/bin/true")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	add := func(id string, pid int, stopped bool) {
+		ep := &execProc{id: id, pid: pid, pidfd: -1, exited: make(chan struct{})}
+		s.addExec(ep)
+		if stopped {
+			s.execMu.Lock()
+			delete(s.execPids, pid)
+			ep.stopped, ep.exitCode = true, pid
+			s.execMu.Unlock()
+			close(ep.exited)
+		}
+	}
+	add("run0", 100, false)
+	add("done1", 101, true)
+	add("done2", 102, true)
+	add("done3", 103, true)
+	add("done4", 104, true)
+	for id, want := range map[string]bool{"run0": true, "done1": false, "done2": false, "done3": true, "done4": true} {
+		_, err := c.ExecState(ctx, id)
+		if (err == nil) != want {
+			t.Errorf("record %s kept: %v, want %v", id, err == nil, want)
+		}
+	}
+	if st, err := c.WaitExec(ctx, "done4"); err != nil || st.ExitCode != 104 || st.Status != StatusStopped {
+		t.Errorf("wait exec done4 = %+v, %v", st, err)
+	}
+	if err := c.KillExec(ctx, "done3", "TERM"); err == nil || !strings.Contains(err.Error(), "not running") {
+		t.Errorf("kill of a stopped exec: %v", err)
+	}
+	if _, _, err := c.Exec(ctx, ExecRequest{ID: "x", Process: nil}); err == nil {
+		t.Errorf("exec without a process succeeded")
 	}
 }
