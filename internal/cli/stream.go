@@ -49,51 +49,51 @@ func parseDetachKeys(keys string) ([]byte, error) {
 }
 
 // escapeProxy passes reads through until the escape sequence is typed,
-// then fails with errDetached. A partial match is held back and passed on
-// when the next byte does not continue it.
+// then fails with errDetached (after passing on what came before it). A
+// partial match is held back and passed on when the next byte does not
+// continue it.
 type escapeProxy struct {
-	r       io.Reader
-	keys    []byte
-	matched int
-	pending []byte
+	r        io.Reader
+	keys     []byte
+	matched  int
+	pending  []byte
+	detached bool
 }
 
 func (e *escapeProxy) Read(p []byte) (int, error) {
-	if len(e.pending) > 0 {
-		n := copy(p, e.pending)
-		e.pending = e.pending[n:]
-		return n, nil
-	}
-	buf := make([]byte, len(p))
-	n, err := e.r.Read(buf)
-	for _, b := range buf[:n] {
-		if b == e.keys[e.matched] {
-			e.matched++
-			if e.matched == len(e.keys) {
-				return 0, errDetached
-			}
-			continue
+	for {
+		if len(e.pending) > 0 {
+			n := copy(p, e.pending)
+			e.pending = e.pending[n:]
+			return n, nil
 		}
-		if e.matched > 0 {
-			e.pending = append(e.pending, e.keys[:e.matched]...)
-			e.matched = 0
-			if b == e.keys[0] {
-				e.matched = 1
-				if len(e.keys) == 1 {
-					return 0, errDetached
+		if e.detached {
+			return 0, errDetached
+		}
+		buf := make([]byte, len(p))
+		n, err := e.r.Read(buf)
+		for _, b := range buf[:n] {
+			if e.matched > 0 && b != e.keys[e.matched] {
+				e.pending = append(e.pending, e.keys[:e.matched]...)
+				e.matched = 0
+			}
+			if b == e.keys[e.matched] {
+				e.matched++
+				if e.matched == len(e.keys) {
+					e.detached = true
+					break
 				}
 				continue
 			}
+			e.pending = append(e.pending, b)
 		}
-		e.pending = append(e.pending, b)
+		if len(e.pending) > 0 || e.detached {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
 	}
-	k := copy(p, e.pending)
-	e.pending = e.pending[k:]
-	if k == 0 && err == nil && n > 0 {
-		// All of it was a partial match: read on.
-		return e.Read(p)
-	}
-	return k, err
 }
 
 // streams is one attached session: the local standard streams and the
