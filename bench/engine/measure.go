@@ -33,6 +33,15 @@ type memory struct {
 	daemonPSS  float64
 }
 
+// perContainer is the shims' PSS over the containers, in KiB; NaN when
+// no shim was found.
+func (m *memory) perContainer() float64 {
+	if m.shims == 0 || m.containers == 0 {
+		return math.NaN()
+	}
+	return sum(m.pss) / float64(m.containers)
+}
+
 type results struct {
 	runDefault []*series // run --rm, default network
 	runNone    []*series // run --rm, --network none (ctr: no network)
@@ -289,6 +298,14 @@ func sum(xs []float64) float64 {
 	return t
 }
 
+// mib formats KiB as MiB, "-" for no figure.
+func mib(kib float64) string {
+	if math.IsNaN(kib) {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", kib/1024)
+}
+
 // ratio formats capsa's figure over the engine's: below 1 means capsa is
 // faster (or smaller).
 func ratio(capsa, peer float64) string {
@@ -374,19 +391,23 @@ func (r *results) print(w io.Writer, engines []*engine) {
 		fmt.Fprintln(tw, "engine\tshim\tcontainers\tshims\tmedian RSS MiB\tmedian PSS MiB\tPSS MiB/container\tcapsa/this PSS\tdaemons RSS MiB\tdaemons PSS MiB\t")
 		var capsaPSS = math.NaN()
 		for _, m := range r.memory {
-			if m.e.name == "capsa" && m.containers > 0 {
-				capsaPSS = sum(m.pss) / float64(m.containers)
+			if m.e.name == "capsa" {
+				capsaPSS = m.perContainer()
 			}
 		}
+		var notes []string
 		for _, m := range r.memory {
-			perC := math.NaN()
-			if m.containers > 0 {
-				perC = sum(m.pss) / float64(m.containers)
+			perC := m.perContainer()
+			if m.shims == 0 {
+				notes = append(notes, fmt.Sprintf("%s: no %s process found with its containers running", m.e.name, m.e.shimExe))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.2f\t%.2f\t%.2f\t%s\t%.1f\t%.1f\t\n", m.e.name, m.e.shimExe, m.containers, m.shims,
-				percentile(m.rss, 50)/1024, percentile(m.pss, 50)/1024, perC/1024, ratio(capsaPSS, perC), m.daemonRSS/1024, m.daemonPSS/1024)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t\n", m.e.name, m.e.shimExe, m.containers, m.shims,
+				mib(percentile(m.rss, 50)), mib(percentile(m.pss, 50)), mib(perC), ratio(capsaPSS, perC), m.daemonRSS/1024, m.daemonPSS/1024)
 		}
 		tw.Flush()
+		for _, n := range notes {
+			fmt.Fprintln(w, "  note: "+n)
+		}
 	}
 	r.printSummary(w)
 }
@@ -415,8 +436,8 @@ func (r *results) printSummary(w io.Writer) {
 	if len(r.memory) > 0 {
 		fmt.Fprintf(w, "%-34s", "shim PSS per container:")
 		for _, m := range r.memory {
-			if m.containers > 0 {
-				fmt.Fprintf(w, "  %s (%s) %.2f MiB", m.e.name, m.e.shimExe, sum(m.pss)/float64(m.containers)/1024)
+			if pc := m.perContainer(); !math.IsNaN(pc) {
+				fmt.Fprintf(w, "  %s (%s) %.2f MiB", m.e.name, m.e.shimExe, pc/1024)
 			}
 		}
 		fmt.Fprintln(w)
