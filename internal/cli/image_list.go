@@ -170,7 +170,7 @@ func (r *imageRow) CreatedAt() string { return time.Unix(r.img.Created, 0).Strin
 
 func (r *imageRow) Size() string { return units.HumanSizeWithPrecision(float64(r.img.Size), 3) }
 
-func (r *imageRow) VirtualSize() string { return r.Size() }
+func (r *imageRow) VirtualSize() string { return units.HumanSize(float64(r.img.Size)) }
 
 func (r *imageRow) SharedSize() string {
 	if r.img.SharedSize == -1 {

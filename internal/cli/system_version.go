@@ -80,11 +80,11 @@ func printVersion(out io.Writer, v versionView) {
 	}
 	s := v.Server
 	fmt.Fprintln(out)
-	name := s.Platform.Name
-	if name == "" {
-		name = "Server"
+	if s.Platform.Name != "" {
+		fmt.Fprintf(out, "Server: %s\n", s.Platform.Name)
+	} else {
+		fmt.Fprintln(out, "Server:")
 	}
-	fmt.Fprintf(out, "Server: %s\n", name)
 	fmt.Fprintln(out, " Engine:")
 	fmt.Fprintf(out, "  Version:          %s\n", s.Version)
 	fmt.Fprintf(out, "  API version:      %s (minimum version %s)\n", s.APIVersion, s.MinAPIVersion)
