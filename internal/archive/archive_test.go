@@ -339,3 +339,27 @@ func TestExport(t *testing.T) {
 		t.Errorf("entries = %q, want %q", got, want)
 	}
 }
+
+// Symlinks below the top are archived as links, never followed: the
+// container's "escape -> ../../../../etc" must not pull in the host's /etc.
+func TestCopyOutNeverFollowsBelowTop(t *testing.T) {
+	root := t.TempDir()
+	makeTree(t, root, sampleTree)
+	for _, p := range []string{"/", "/."} {
+		rc, _, err := CopyOut(context.Background(), root, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es := readTar(t, rc)
+		rc.Close()
+		for _, e := range es {
+			base := strings.TrimPrefix(strings.TrimPrefix(e.name, "."), "/")
+			if strings.HasPrefix(base, "escape") && (base != "escape" || e.typ != tar.TypeSymlink) {
+				t.Errorf("CopyOut(%q): entry %q (type %c) went through the symlink", p, e.name, e.typ)
+			}
+			if strings.HasPrefix(base, "linkdir/") {
+				t.Errorf("CopyOut(%q): entry %q went through the symlink", p, e.name)
+			}
+		}
+	}
+}
