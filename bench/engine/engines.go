@@ -260,8 +260,11 @@ func setupCapsa(ctx context.Context, b *bench) (*engine, error) {
 	e.global = []string{"-H", "unix://" + sock}
 	dockerLike(e, nil)
 	e.version = firstLine(capsa, "--version")
+	// The exec root is capsad's default, /run/capsa: /run is the bench's
+	// own tmpfs, and shim socket paths under the temp dir would pass the
+	// 107 bytes of a unix socket address.
 	if err := e.startDaemon(ctx, env, pingDocker(sock), capsad,
-		"--data-root", filepath.Join(e.dir, "data"), "--exec-root", filepath.Join(e.dir, "exec"),
+		"--data-root", filepath.Join(e.dir, "data"), "--exec-root", "/run/capsa",
 		"--host", "unix://"+sock); err != nil {
 		return e, err
 	}
