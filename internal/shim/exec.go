@@ -102,7 +102,7 @@ func (s *Shim) startExec(ctx context.Context, req Request) (_ *execProc, retErr 
 	fail := func(format string, a ...any) (*execProc, error) {
 		return nil, fmt.Errorf("exec %q in container %q: "+format, append([]any{eid, cid}, a...)...)
 	}
-	if !validID.MatchString(eid) {
+	if !validID(eid) {
 		return nil, fmt.Errorf("exec in container %q: exec id %q: want letters, digits, _ . + - (at most 128)", cid, eid)
 	}
 	if s.hasExited() || s.startStatus() != startDone {

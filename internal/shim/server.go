@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"regexp"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -130,7 +129,19 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-var validSignal = regexp.MustCompile(`^[A-Za-z0-9+]{1,16}$`)
+// validSignal says whether sig can be a signal's name or number: 1 to 16
+// letters, digits or +, nothing a runtime's command line could misread.
+func validSignal(sig string) bool {
+	if len(sig) == 0 || len(sig) > 16 {
+		return false
+	}
+	for i := 0; i < len(sig); i++ {
+		if !alnum(sig[i]) && sig[i] != '+' {
+			return false
+		}
+	}
+	return true
+}
 
 // do answers one request but attach. after, if set, runs once the response
 // is sent, and ends the connection.
@@ -191,7 +202,7 @@ func (s *Shim) do(ctx context.Context, req Request) (resp Response, after func()
 		if sig == "" {
 			sig = "TERM"
 		}
-		if !validSignal.MatchString(sig) {
+		if !validSignal(sig) {
 			return fail("kill container %q: invalid signal %q", id, req.Signal), nil
 		}
 		if req.ExecID != "" {

@@ -165,6 +165,7 @@ func Run(ctx context.Context, cfg Config, ready io.Writer) (retErr error) {
 	if err := detachStdio(); err != nil {
 		s.log.Warn("detach stdio", "err", err)
 	}
+	trimMemory()
 	s.serve()
 	return nil
 }
@@ -645,6 +646,7 @@ func (s *Shim) start(ctx context.Context) error {
 	}
 	s.startState = startDone
 	s.log.Info("container started", "pid", s.pid)
+	trimMemory()
 	return nil
 }
 

@@ -305,3 +305,21 @@ func TestExecRecordsBounded(t *testing.T) {
 		t.Errorf("exec without a process succeeded")
 	}
 }
+
+func TestValidIDAndSignal(t *testing.T) {
+	for id, want := range map[string]bool{
+		"a": true, "web-1": true, "A9_x.y+z": true, strings.Repeat("a", 128): true,
+		"": false, "-a": false, "_a": false, "a/b": false, "a b": false, strings.Repeat("a", 129): false, "é": false,
+	} {
+		if got := validID(id); got != want {
+			t.Errorf("validID(%q) = %v, want %v", id, got, want)
+		}
+	}
+	for sig, want := range map[string]bool{
+		"TERM": true, "9": true, "SIGRTMIN+3": true, "": false, "-9": false, "TERM; rm": false, strings.Repeat("A", 17): false,
+	} {
+		if got := validSignal(sig); got != want {
+			t.Errorf("validSignal(%q) = %v, want %v", sig, got, want)
+		}
+	}
+}

@@ -20,6 +20,8 @@ func TestMemory(t *testing.T) {
 		e.start(t, false, false)
 		envs = append(envs, e)
 	}
+	// The steady state: the shims have trimmed what their start took.
+	time.Sleep(time.Second)
 	for _, e := range envs {
 		status := procFields(t, fmt.Sprintf("/proc/%d/status", e.shimPid), "VmRSS", "RssAnon", "RssFile", "Threads")
 		pss := procFields(t, fmt.Sprintf("/proc/%d/smaps_rollup", e.shimPid), "Pss", "Pss_Anon", "Pss_File")
@@ -62,4 +64,29 @@ func procFields(t *testing.T, path string, keys ...string) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// TestMemoryMaps logs each mapping's Rss of a shim (-v, with
+// CAPSA_SHIM_MAPS set): where its memory is.
+func TestMemoryMaps(t *testing.T) {
+	if os.Getenv("CAPSA_SHIM_MAPS") == "" {
+		t.Skip("set CAPSA_SHIM_MAPS")
+	}
+	e := newEnv(t, "sh", "-c", "while true; do echo tick; sleep 0.1; done")
+	e.start(t, false, false)
+	time.Sleep(time.Second)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", e.shimPid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 0 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			head = l
+		}
+		if strings.HasPrefix(l, "Rss:") && f[1] != "0" {
+			t.Logf("%8s kB  %s", f[1], head)
+		}
+	}
 }
