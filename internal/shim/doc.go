@@ -109,6 +109,16 @@
 // waiters: an engine that restarts finds the outcome with ReadExit even if
 // the shim has gone. The exit code is the process's, or 128+signal.
 //
+// # Memory
+//
+// One shim runs per container, so its resident memory counts (TestMemory
+// in test/shim reports it). main runs the shim with one P and GOGC 10.
+// Once the container runs, the shim frees the start's garbage and drops its
+// mappings of the binary's read-only pages (the kernel maps most of a
+// binary on a few faults; the steady state needs little of it): see
+// trimMemory. Each output line is written to the log without reflection or
+// allocation (logfile's own JSON string encoder).
+//
 // # Reaping
 //
 // The shim runs the runtime as children too, whose exit status os/exec
