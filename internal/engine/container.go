@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"encoding/json"
 	"sync"
 	"time"
 )
@@ -14,6 +16,10 @@ type State struct {
 	Error      string    `json:"error,omitempty"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// OOMKilled: the last exit was a kill by the kernel's OOM killer.
+	OOMKilled bool `json:"oom_killed,omitempty"`
+	// Health is the healthcheck's view (nil: no healthcheck).
+	Health *Health `json:"health,omitempty"`
 }
 
 // record is what the database keeps of a container.
@@ -28,6 +34,25 @@ type record struct {
 	Tty        bool      `json:"tty,omitempty"`
 	StopSignal string    `json:"stop_signal,omitempty"`
 	State      State     `json:"state"`
+	// Behaviour the engine acts on; see CreateOptions.
+	Labels      map[string]string `json:"labels,omitempty"`
+	OpenStdin   bool              `json:"open_stdin,omitempty"`
+	StdinOnce   bool              `json:"stdin_once,omitempty"`
+	Restart     RestartPolicy     `json:"restart,omitzero"`
+	AutoRemove  bool              `json:"auto_remove,omitempty"`
+	Healthcheck *HealthConfig     `json:"healthcheck,omitempty"`
+	StopTimeout *int              `json:"stop_timeout,omitempty"`
+	Runtime     string            `json:"runtime,omitempty"`
+	Log         LogConfig         `json:"log,omitzero"`
+	// Extensions belong to the front door that made the container (the
+	// Docker API keeps the request's Config and HostConfig there); the
+	// engine stores them and never reads them.
+	Extensions map[string]json.RawMessage `json:"extensions,omitempty"`
+	// RestartCount counts restarts by the restart policy since the last
+	// start by a user; ManuallyStopped: a user stopped it (unless-stopped
+	// and always then leave it stopped, across restarts of the engine).
+	RestartCount    int  `json:"restart_count,omitempty"`
+	ManuallyStopped bool `json:"manually_stopped,omitempty"`
 }
 
 // Info is a snapshot of one container, as List and Inspect return it.
@@ -42,6 +67,19 @@ type Info struct {
 	Tty        bool
 	StopSignal string
 	State      State
+
+	Labels          map[string]string
+	OpenStdin       bool
+	StdinOnce       bool
+	Restart         RestartPolicy
+	AutoRemove      bool
+	Healthcheck     *HealthConfig
+	StopTimeout     *int
+	Runtime         string
+	Log             LogConfig
+	Extensions      map[string]json.RawMessage
+	RestartCount    int
+	ManuallyStopped bool
 	// Paths, for diagnostics and for the API's inspect.
 	Bundle  string
 	Rootfs  string
@@ -62,6 +100,25 @@ type Container struct {
 	removed bool
 	// monitoring: a goroutine waits on the shim for the exit.
 	monitoring bool
+	// exits counts the exits recorded since the engine opened (for
+	// Wait's next-exit).
+	exits int
+	// attachWaiters attached before the container ran; see Start.
+	attachWaiters []*attachWaiter
+	// restartTimer is the pending restart of the restart policy, if any;
+	// cancelRestart stops it (a user's stop, start or removal).
+	restartTimer *time.Timer
+	// restartDelay is the restart policy's current back-off.
+	restartDelay time.Duration
+	// healthCancel stops the running healthcheck loop.
+	healthCancel context.CancelFunc
+}
+
+// restarting reports whether the restart policy has a restart pending.
+func (c *Container) restarting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.restartTimer != nil
 }
 
 func newContainer(rec record) *Container {

@@ -33,6 +33,29 @@ type CreateOptions struct {
 	Tty bool
 	// SpecOpts are applied after the engine's own, in order.
 	SpecOpts []oci.SpecOpt
+
+	// Labels of the container (also set as annotations of its spec).
+	Labels map[string]string
+	// OpenStdin keeps the container's stdin open for attach; StdinOnce
+	// closes it when the first attached client detaches.
+	OpenStdin bool
+	StdinOnce bool
+	// Restart is the restart policy; AutoRemove removes the container
+	// when it exits (docker run --rm). The two exclude each other.
+	Restart    RestartPolicy
+	AutoRemove bool
+	// Healthcheck overrides the image's (nil: the image's).
+	Healthcheck *HealthConfig
+	// StopSignal overrides the image's; StopTimeout (seconds) the
+	// engine's default of 10 for stop and restart.
+	StopSignal  string
+	StopTimeout *int
+	// Runtime names one of Config.Runtimes ("": the default).
+	Runtime string
+	// Log bounds the json-file log (zero: the engine's default).
+	Log LogConfig
+	// Extensions are stored with the container for the front door.
+	Extensions map[string]json.RawMessage
 }
 
 // validName is Docker's rule for container names.
@@ -60,6 +83,31 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 		return Info{}, err
 	}
 	fail := func(err error) error { return fmt.Errorf("create container %q: %w", name, err) }
+	if err := opts.Restart.validate(); err != nil {
+		return Info{}, fail(err)
+	}
+	if opts.AutoRemove && opts.Restart.Name != "" && opts.Restart.Name != RestartNo {
+		return Info{}, errdefs.Invalid(fmt.Sprintf("create container %q: conflicting options: cannot both remove the container when it exits (--rm) and restart it (--restart %s)", name, opts.Restart.Name))
+	}
+	if err := opts.Healthcheck.validate(); err != nil {
+		return Info{}, fail(err)
+	}
+	runtime := opts.Runtime
+	if runtime == "" {
+		runtime = e.cfg.DefaultRuntime
+	}
+	if _, ok := e.cfg.Runtimes[runtime]; !ok {
+		return Info{}, errdefs.Invalid(fmt.Sprintf("create container %q: unknown or invalid runtime name: %s", name, runtime))
+	}
+	if opts.StopSignal != "" {
+		if _, err := oci.ParseSignal(opts.StopSignal); err != nil {
+			return Info{}, errdefs.Invalid(fmt.Sprintf("create container %q: invalid stop signal %q", name, opts.StopSignal))
+		}
+	}
+	logCfg := opts.Log
+	if logCfg == (LogConfig{}) {
+		logCfg = e.cfg.Log
+	}
 
 	ref, img, err := e.resolveImage(ctx, opts.Image)
 	if err != nil {
@@ -106,6 +154,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 	if len(opts.Env) > 0 {
 		so = append(so, oci.WithEnv(opts.Env))
 	}
+	if len(opts.Labels) > 0 {
+		so = append(so, oci.WithLabels(opts.Labels))
+	}
 	so = append(so, opts.SpecOpts...)
 	so = append(so, oci.WithCgroupsPath("/capsa/"+id))
 	spec, err := oci.Generate(ctx, so...)
@@ -125,6 +176,19 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 		Cmd: spec.Process.Args, Env: spec.Process.Env, Tty: opts.Tty,
 		StopSignal: spec.Annotations[oci.AnnotationStopSignal],
 		State:      State{Status: StatusCreated},
+		Labels:     opts.Labels, OpenStdin: opts.OpenStdin, StdinOnce: opts.StdinOnce,
+		Restart: opts.Restart, AutoRemove: opts.AutoRemove,
+		StopTimeout: opts.StopTimeout, Runtime: runtime, Log: logCfg,
+		Extensions: opts.Extensions,
+	}
+	if opts.StopSignal != "" {
+		rec.StopSignal = opts.StopSignal
+	}
+	// OCI image configs carry no healthcheck; Docker's image config
+	// extension does, and images pulled from registries will bring it.
+	rec.Healthcheck = opts.Healthcheck
+	if rec.Healthcheck.active() {
+		rec.State.Health = &Health{Status: HealthStarting}
 	}
 	if err := e.insert(rec); err != nil {
 		return Info{}, fail(err)
@@ -133,6 +197,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 	e.mu.Lock()
 	c := e.containers[id]
 	e.mu.Unlock()
+	e.emit(Event{Type: "container", Action: "create", ID: id})
 	return c.info(e), nil
 }
 
@@ -152,7 +217,7 @@ func (e *Engine) nameFree(name string) error {
 
 // insert records rec and its name in one transaction, and indexes it.
 func (e *Engine) insert(rec record) error {
-	data, err := json.Marshal(rec)
+	data, err := marshalRecord(rec)
 	if err != nil {
 		return err
 	}

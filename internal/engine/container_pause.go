@@ -30,18 +30,26 @@ func (e *Engine) freeze(ctx context.Context, ref, verb string, from, to Status) 
 	if st != from || !canTransition(st, to) {
 		return fmt.Errorf("%s container %s: %w", verb, shortID(id), &TransitionError{ID: id, From: st, To: to})
 	}
-	if err := e.runtimeFreeze(ctx, id, verb); err != nil {
+	if err := e.runtimeFreeze(ctx, c, verb); err != nil {
 		return err
 	}
 	if err := e.setState(c, to, nil); err != nil {
 		return fmt.Errorf("%s container %s: %w", verb, shortID(id), err)
 	}
+	action := "pause"
+	if to == StatusRunning {
+		action = "unpause"
+	}
+	e.emit(Event{Type: "container", Action: action, ID: id})
 	return nil
 }
 
-// runtimeFreeze runs the runtime's pause or resume on container id.
-func (e *Engine) runtimeFreeze(ctx context.Context, id, verb string) error {
-	out, err := execRuntime(ctx, e.cfg.RuntimePath, "--root", e.runtimeRoot(), verb, id)
+// runtimeFreeze runs the runtime's pause or resume on container c.
+func (e *Engine) runtimeFreeze(ctx context.Context, c *Container, verb string) error {
+	c.mu.Lock()
+	id, rt := c.rec.ID, c.rec.Runtime
+	c.mu.Unlock()
+	out, err := execRuntime(ctx, e.runtimePath(rt), "--root", e.runtimeRoot(rt), verb, id)
 	if err != nil {
 		return fmt.Errorf("%s container %s: %s: %w", verb, shortID(id), strings.TrimSpace(string(out)), err)
 	}
@@ -52,13 +60,10 @@ func (e *Engine) runtimeFreeze(ctx context.Context, id, verb string) error {
 // frozen process does not act on a signal, SIGKILL included, until it
 // is thawed. Preconditions: c.opMu held.
 func (e *Engine) thaw(ctx context.Context, c *Container) error {
-	c.mu.Lock()
-	id, st := c.rec.ID, c.rec.State.Status
-	c.mu.Unlock()
-	if st != StatusPaused {
+	if c.status() != StatusPaused {
 		return nil
 	}
-	if err := e.runtimeFreeze(ctx, id, "resume"); err != nil {
+	if err := e.runtimeFreeze(ctx, c, "resume"); err != nil {
 		return err
 	}
 	return e.setState(c, StatusRunning, nil)

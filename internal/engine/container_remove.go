@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/capsa-dev/capsa/internal/errdefs"
@@ -29,6 +31,13 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 	if removed {
 		return errdefs.NotFound(fmt.Sprintf("no such container: %s", ref))
 	}
+	if st == StatusRestarting && !force {
+		return errdefs.Conflict(fmt.Sprintf("remove container %s: container is restarting: stop it first or force the removal", shortID(id)))
+	}
+	e.cancelRestart(c)
+	c.mu.Lock()
+	st = c.rec.State.Status
+	c.mu.Unlock()
 	fail := func(err error) error { return fmt.Errorf("remove container %s: %w", shortID(id), err) }
 	if st.Running() {
 		if !force {
@@ -47,17 +56,18 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 		if exited, err := e.waitExit(ctx, c, 5*time.Second); err != nil {
 			return fail(err)
 		} else if !exited {
-			e.runtimeDelete(id)
+			e.runtimeDelete(id, c.runtimeName())
 			e.recordExit(c, 137, time.Time{}, "removed by force")
 		}
 	}
 	if err := e.setState(c, StatusRemoving, nil); err != nil {
 		return fail(err)
 	}
-	if err := e.cleanupContainer(ctx, id); err != nil {
+	if err := e.cleanupContainer(ctx, id, c.runtimeName()); err != nil {
 		_ = e.setState(c, StatusDead, func(s *State) { s.Error = err.Error() })
 		return fail(err)
 	}
+	e.emit(Event{Type: "container", Action: "destroy", ID: id})
 	if err := e.deleteRecord(c); err != nil {
 		_ = e.setState(c, StatusDead, func(s *State) { s.Error = err.Error() })
 		return fail(err)
@@ -68,8 +78,8 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 // cleanupContainer removes what container id has on the machine, but its
 // record: runtime state, root mount, snapshot and directories. What is
 // already gone is not an error.
-func (e *Engine) cleanupContainer(ctx context.Context, id string) error {
-	e.runtimeDelete(id)
+func (e *Engine) cleanupContainer(ctx context.Context, id, runtime string) error {
+	e.runtimeDelete(id, runtime)
 	if err := snapshot.UnmountAll(e.rootfsDir(id)); err != nil {
 		return err
 	}
@@ -85,14 +95,29 @@ func (e *Engine) cleanupContainer(ctx context.Context, id string) error {
 }
 
 // runtimeDelete removes the runtime's state of container id (its cgroup
-// too) if there is any: after a shim died without deleting it.
-func (e *Engine) runtimeDelete(id string) {
-	if _, err := os.Stat(filepath.Join(e.runtimeRoot(), id)); errors.Is(err, fs.ErrNotExist) {
-		return
+// too) if there is any: after a shim died without deleting it. runtime
+// "" (a container without a record) tries every runtime.
+func (e *Engine) runtimeDelete(id, runtime string) {
+	names := []string{runtime}
+	if runtime == "" {
+		names = slices.Sorted(maps.Keys(e.cfg.Runtimes))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if out, err := execRuntime(ctx, e.cfg.RuntimePath, "--root", e.runtimeRoot(), "delete", "--force", id); err != nil {
-		e.log.Warn("runtime delete", "container", id, "err", err, "output", string(out))
+	for _, name := range names {
+		root := e.runtimeRoot(name)
+		if _, err := os.Stat(filepath.Join(root, id)); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if out, err := execRuntime(ctx, e.runtimePath(name), "--root", root, "delete", "--force", id); err != nil {
+			e.log.Warn("runtime delete", "container", id, "runtime", name, "err", err, "output", string(out))
+		}
+		cancel()
 	}
+}
+
+// runtimeName is the name of c's runtime.
+func (c *Container) runtimeName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rec.Runtime
 }

@@ -8,10 +8,12 @@ import (
 	"github.com/capsa-dev/capsa/internal/errdefs"
 )
 
-// Stop sends the container its stop signal (the image's, or SIGTERM),
-// waits up to timeout for it to exit, then kills it with SIGKILL. It
-// returns as soon as the container has exited. A container that does not
-// run is left as it is.
+// Stop sends the container its stop signal (its own, the image's, or
+// SIGTERM), waits up to timeout (negative: the container's stop timeout)
+// for it to exit, then kills it with SIGKILL. It returns as soon as the
+// container has exited. A container that does not run is left as it is;
+// one waiting for its restart policy stays exited. Restart policies leave
+// a stopped container alone.
 func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) error {
 	c, err := e.lookup(ref)
 	if err != nil {
@@ -19,7 +21,15 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) er
 	}
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
-	return e.stop(ctx, c, timeout)
+	c.mu.Lock()
+	c.rec.ManuallyStopped = true
+	c.mu.Unlock()
+	e.cancelRestart(c)
+	if err := e.stop(ctx, c, e.stopTimeout(c, timeout)); err != nil {
+		return err
+	}
+	e.emit(Event{Type: "container", Action: "stop", ID: c.rec.ID})
+	return nil
 }
 
 // stop is Stop. Preconditions: c.opMu held.
@@ -27,7 +37,7 @@ func (e *Engine) stop(ctx context.Context, c *Container, timeout time.Duration) 
 	c.mu.Lock()
 	id, sig, st := c.rec.ID, c.rec.StopSignal, c.rec.State.Status
 	c.mu.Unlock()
-	if !st.Running() {
+	if !st.Running() || st == StatusRestarting {
 		return nil
 	}
 	if err := e.thaw(ctx, c); err != nil {
@@ -101,30 +111,80 @@ func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
 	if signal == "" {
 		signal = "KILL"
 	}
+	if st == StatusRestarting {
+		return errdefs.Conflict(fmt.Sprintf("kill container %s: container is restarting: wait until it runs", shortID(id)))
+	}
 	if err := e.client(id).Kill(ctx, signal, false); err != nil {
 		return fmt.Errorf("kill container %s: %w", shortID(id), err)
 	}
+	e.emit(Event{Type: "container", Action: "kill", ID: id, Attributes: map[string]string{"signal": signal}})
 	return nil
 }
 
 // Wait blocks until the container has exited and returns its exit code.
 // A created container is waited for through its start and exit.
 func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
-	c, err := e.lookup(ref)
+	ready, err := e.WaitFor(ctx, ref, WaitExited)
 	if err != nil {
 		return 0, err
 	}
-	for {
-		c.mu.Lock()
-		st, code, removed, ch := c.rec.State.Status, c.rec.State.ExitCode, c.removed, c.changed
-		c.mu.Unlock()
-		if st == StatusExited || st == StatusDead || removed {
-			return code, nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
+	return ready()
+}
+
+// Wait conditions, Docker's.
+const (
+	// WaitNotRunning: the container is not running (a created one is not).
+	WaitNotRunning = "not-running"
+	// WaitNextExit: the container's next exit from now.
+	WaitNextExit = "next-exit"
+	// WaitRemoved: the container is removed.
+	WaitRemoved = "removed"
+	// WaitExited: the container has exited; a created one is waited for
+	// through its start.
+	WaitExited = "exited"
+)
+
+// WaitFor registers a wait for condition on the container and returns a
+// function that blocks until the condition holds, with the exit code.
+// The registration happens before WaitFor returns: an exit after that is
+// seen (docker run waits for next-exit before it starts the container).
+func (e *Engine) WaitFor(ctx context.Context, ref, condition string) (func() (int, error), error) {
+	c, err := e.lookup(ref)
+	if err != nil {
+		return nil, err
 	}
+	c.mu.Lock()
+	exits0 := c.exits
+	c.mu.Unlock()
+	switch condition {
+	case "", WaitNotRunning, WaitNextExit, WaitRemoved, WaitExited:
+	default:
+		return nil, errdefs.Invalid(fmt.Sprintf("invalid condition: %q", condition))
+	}
+	return func() (int, error) {
+		for {
+			c.mu.Lock()
+			st, code, removed, ch, exits := c.rec.State.Status, c.rec.State.ExitCode, c.removed, c.changed, c.exits
+			c.mu.Unlock()
+			var done bool
+			switch condition {
+			case "", WaitNotRunning:
+				done = removed || !st.Running()
+			case WaitNextExit:
+				done = removed || exits > exits0
+			case WaitRemoved:
+				done = removed
+			case WaitExited:
+				done = removed || st == StatusExited || st == StatusDead
+			}
+			if done {
+				return code, nil
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+	}, nil
 }

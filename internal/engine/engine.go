@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,9 +31,14 @@ type Config struct {
 	// RunRoot holds runtime state: mounts, shim sockets, exit records
 	// (/run/capsa). Short: a shim's socket path must fit in sun_path.
 	RunRoot string
-	// RuntimePath is the OCI runtime binary, ShimPath capsa-shim.
-	RuntimePath string
-	ShimPath    string
+	// Runtimes maps runtime names to OCI runtime binaries (with runc's
+	// command line); DefaultRuntime is the name used when a container
+	// names none. ShimPath is capsa-shim.
+	Runtimes       map[string]string
+	DefaultRuntime string
+	ShimPath       string
+	// Log bounds containers' json-file logs unless they say otherwise.
+	Log LogConfig
 	// Logger for the engine's own messages; nil: discarded.
 	Logger *slog.Logger
 }
@@ -46,6 +52,12 @@ type Engine struct {
 	snap    *overlay.Snapshotter
 	images  *image.Store
 	db      *bolt.DB
+
+	events eventBus
+
+	// execMu guards execs.
+	execMu sync.Mutex
+	execs  map[string]*execRecord
 
 	// unpackMu serializes unpacking images into snapshots.
 	unpackMu sync.Mutex
@@ -76,7 +88,10 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 	if cfg.DataRoot == "" || cfg.RunRoot == "" {
 		return nil, errdefs.Invalid("engine: DataRoot and RunRoot are required")
 	}
-	for _, p := range []*string{&cfg.DataRoot, &cfg.RunRoot, &cfg.RuntimePath, &cfg.ShimPath} {
+	if _, ok := cfg.Runtimes[cfg.DefaultRuntime]; !ok {
+		return nil, errdefs.Invalid(fmt.Sprintf("engine: default runtime %q is not among the runtimes", cfg.DefaultRuntime))
+	}
+	for _, p := range []*string{&cfg.DataRoot, &cfg.RunRoot, &cfg.ShimPath} {
 		if *p == "" {
 			continue
 		}
@@ -125,6 +140,7 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 	if err := e.Reconcile(ctx); err != nil {
 		e.log.Warn("reconcile", "err", err)
 	}
+	e.restartOnOpen(ctx)
 	return e, nil
 }
 
@@ -177,7 +193,7 @@ func (e *Engine) load() error {
 
 // save writes rec to the database. Preconditions: the container's mu held.
 func (e *Engine) save(rec record) error {
-	data, err := json.Marshal(rec)
+	data, err := marshalRecord(rec)
 	if err != nil {
 		return err
 	}
@@ -222,7 +238,20 @@ func (e *Engine) rootfsDir(id string) string {
 func (e *Engine) logPath(id string) string {
 	return filepath.Join(e.bundleDir(id), id+"-json.log")
 }
-func (e *Engine) runtimeRoot() string { return filepath.Join(e.cfg.RunRoot, "runtime") }
+
+// runtimeRoot is the --root of the runtime named name: each runtime keeps
+// its state in its own format, so each has its own root.
+func (e *Engine) runtimeRoot(name string) string {
+	return filepath.Join(e.cfg.RunRoot, "runtime", name)
+}
+
+// runtimePath is the binary of the runtime named name.
+func (e *Engine) runtimePath(name string) string {
+	if p, ok := e.cfg.Runtimes[name]; ok {
+		return p
+	}
+	return e.cfg.Runtimes[e.cfg.DefaultRuntime]
+}
 
 func (e *Engine) client(id string) *shim.Client {
 	return shim.NewClient(filepath.Join(e.stateDir(id), shim.SocketName))
@@ -278,10 +307,24 @@ func (c *Container) info(e *Engine) Info {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.rec
+	st := r.State
+	if st.Health != nil {
+		h := *st.Health
+		h.Log = append([]HealthResult(nil), h.Log...)
+		st.Health = &h
+	}
 	return Info{
 		ID: r.ID, Name: r.Name, Image: r.Image, ImageID: r.ImageID, Created: r.Created,
 		Cmd: append([]string(nil), r.Cmd...), Env: append([]string(nil), r.Env...), Tty: r.Tty,
-		StopSignal: r.StopSignal, State: r.State,
-		Bundle: e.bundleDir(r.ID), Rootfs: e.rootfsDir(r.ID), LogPath: e.logPath(r.ID),
+		StopSignal: r.StopSignal, State: st,
+		Labels: maps.Clone(r.Labels), OpenStdin: r.OpenStdin, StdinOnce: r.StdinOnce,
+		Restart: r.Restart, AutoRemove: r.AutoRemove, Healthcheck: r.Healthcheck,
+		StopTimeout: r.StopTimeout, Runtime: r.Runtime, Log: r.Log,
+		Extensions: maps.Clone(r.Extensions), RestartCount: r.RestartCount,
+		ManuallyStopped: r.ManuallyStopped,
+		Bundle:          e.bundleDir(r.ID), Rootfs: e.rootfsDir(r.ID), LogPath: e.logPath(r.ID),
 	}
 }
+
+// marshalRecord is the database form of rec.
+func marshalRecord(rec record) ([]byte, error) { return json.Marshal(rec) }

@@ -46,6 +46,7 @@ func (e *Engine) ImportImage(ctx context.Context, name string, rootfsTar io.Read
 	if err := e.images.Put(ctx, ref, desc); err != nil {
 		return ImageRef{}, fmt.Errorf("import image %q: %w", ref, err)
 	}
+	e.emit(Event{Type: "image", Action: "import", ID: desc.Digest.String(), Attributes: map[string]string{"name": ref}})
 	return ImageRef{Name: ref, ID: desc.Digest.String()}, nil
 }
 

@@ -1,7 +1,12 @@
 package engine
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/capsa-dev/capsa/internal/shim"
@@ -9,7 +14,8 @@ import (
 
 // monitor waits, in a goroutine that lives while the engine is open, for
 // the running container id to exit; then it ends the shim (which deletes
-// the container from the runtime) and records the exit.
+// the container from the runtime), records the exit, and applies the
+// container's AutoRemove or restart policy.
 func (e *Engine) monitor(c *Container, id string) {
 	c.mu.Lock()
 	if c.monitoring {
@@ -35,6 +41,9 @@ func (e *Engine) monitor(c *Container, id string) {
 			return // the engine closes; the next Open reconciles
 		}
 		code, at, msg := st.ExitCode, st.ExitedAt, ""
+		// The kernel's count of OOM kills goes with the cgroup, which
+		// the shim's shutdown deletes: read it first.
+		oom := oomKilled(id)
 		if err != nil {
 			// The shim is gone: its exit record, if it wrote one, tells.
 			if ex, rerr := shim.ReadExit(e.stateDir(id)); rerr == nil {
@@ -42,7 +51,7 @@ func (e *Engine) monitor(c *Container, id string) {
 			} else {
 				code, at, msg = 255, time.Now().UTC(), "shim gone without an exit record: "+err.Error()
 			}
-			e.runtimeDelete(id)
+			e.runtimeDelete(id, c.runtimeName())
 		} else {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if _, err := cl.Shutdown(ctx, false); err != nil {
@@ -51,19 +60,58 @@ func (e *Engine) monitor(c *Container, id string) {
 			cancel()
 		}
 		done()
-		e.recordExit(c, code, at, msg)
+		e.stopHealthcheck(c)
+		if oom {
+			e.emit(Event{Type: "container", Action: "oom", ID: id})
+		}
+		e.recordExitOOM(c, code, at, msg, oom)
+		e.afterExit(c, code)
 	}()
 }
 
 // recordExit moves a running container to exited with code.
 func (e *Engine) recordExit(c *Container, code int, at time.Time, msg string) {
+	e.recordExitOOM(c, code, at, msg, false)
+}
+
+func (e *Engine) recordExitOOM(c *Container, code int, at time.Time, msg string, oom bool) {
 	if at.IsZero() {
 		at = time.Now().UTC()
 	}
 	err := e.setState(c, StatusExited, func(s *State) {
-		s.Pid, s.ShimPid, s.ExitCode, s.FinishedAt, s.Error = 0, 0, code, at, msg
+		c.exits++
+		s.Pid, s.ShimPid, s.ExitCode, s.FinishedAt, s.Error, s.OOMKilled = 0, 0, code, at, msg, oom
+		if s.Health != nil {
+			s.Health.Status = HealthUnhealthy
+		}
 	})
 	if err != nil {
 		e.log.Warn("record exit", "container", c.rec.ID, "err", err)
+		return
 	}
+	e.emit(Event{Type: "container", Action: "die", ID: c.rec.ID, Attributes: map[string]string{"exitCode": strconv.Itoa(code)}})
+}
+
+// oomKilled reports whether the kernel's OOM killer killed a process of
+// container id's memory cgroup (v1 memory.oom_control or v2
+// memory.events, "oom_kill N").
+func oomKilled(id string) bool {
+	for _, p := range []string{
+		filepath.Join("/sys/fs/cgroup/memory/capsa", id, "memory.oom_control"),
+		filepath.Join("/sys/fs/cgroup/capsa", id, "memory.events"),
+		filepath.Join("/sys/fs/cgroup/unified/capsa", id, "memory.events"),
+	} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			f := bytes.Fields(sc.Bytes())
+			if len(f) == 2 && string(f[0]) == "oom_kill" && string(f[1]) != "0" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -74,9 +74,10 @@ func (e *Engine) reconcileContainer(ctx context.Context, c *Container) error {
 			e.recordExit(c, state.ExitCode, state.ExitedAt, "")
 		default:
 			ex, rerr := shim.ReadExit(e.stateDir(id))
-			e.runtimeDelete(id)
+			rt := c.runtimeName()
+			e.runtimeDelete(id, rt)
 			os.Remove(filepath.Join(e.stateDir(id), shim.SocketName))
-			if _, serr := os.Stat(filepath.Join(e.runtimeRoot(), id)); serr == nil {
+			if _, serr := os.Stat(filepath.Join(e.runtimeRoot(rt), id)); serr == nil {
 				return e.setState(c, StatusDead, func(s *State) {
 					s.Pid, s.ShimPid, s.ExitCode, s.FinishedAt = 0, 0, 255, time.Now().UTC()
 					s.Error = "shim gone and its runtime state could not be deleted"
@@ -172,7 +173,7 @@ func (e *Engine) removeOrphans(ctx context.Context) error {
 	var errs []error
 	for id := range orphans {
 		e.log.Info("remove leftovers of a container without a record", "container", id)
-		if err := e.cleanupContainer(ctx, id); err != nil {
+		if err := e.cleanupContainer(ctx, id, ""); err != nil {
 			errs = append(errs, fmt.Errorf("remove leftovers of container %s: %w", shortID(id), err))
 		}
 	}

@@ -37,6 +37,9 @@ func NotImplemented(msg string) error { return &categorized{msg: msg, cat: ErrNo
 // AlreadyExists returns an ErrAlreadyExists error with the given message.
 func AlreadyExists(msg string) error { return &categorized{msg: msg, cat: ErrAlreadyExists} }
 
+// Permission returns an ErrPermission error with the given message.
+func Permission(msg string) error { return &categorized{msg: msg, cat: ErrPermission} }
+
 // categorized is an error whose text is msg alone but which matches its
 // category with errors.Is, so messages don't end in ": invalid argument".
 type categorized struct {

@@ -71,8 +71,9 @@ func newEnv(t *testing.T) *env {
 	}
 	v := &env{t: t, cfg: engine.Config{
 		DataRoot: data, RunRoot: run,
-		RuntimePath: binary(t, "CAPSA_RUNTIME", "capsa-runtime"),
-		ShimPath:    binary(t, "CAPSA_SHIM", "capsa-shim"),
+		Runtimes:       map[string]string{"capsa": binary(t, "CAPSA_RUNTIME", "capsa-runtime")},
+		DefaultRuntime: "capsa",
+		ShimPath:       binary(t, "CAPSA_SHIM", "capsa-shim"),
 	}}
 	t.Cleanup(v.cleanup)
 	v.open()

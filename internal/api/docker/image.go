@@ -1,0 +1,253 @@
+package docker
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/storage"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/capsa-dev/capsa/internal/engine"
+	"github.com/capsa-dev/capsa/internal/errdefs"
+)
+
+func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
+	f, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	imgs, err := s.e.Images(r.Context())
+	if err != nil {
+		return err
+	}
+	users := s.imageUsers(r)
+	out := []image.Summary{}
+	for _, in := range imgs {
+		if !engine.MatchLabels(in.Config.Config.Labels, f["label"]) {
+			continue
+		}
+		if refs := f["reference"]; len(refs) > 0 && !matchReference(in.Names, refs) {
+			continue
+		}
+		labels := in.Config.Config.Labels
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		out = append(out, image.Summary{
+			ID: in.ID, RepoTags: in.Names, RepoDigests: []string{}, Created: in.Created.Unix(),
+			Size: in.Size, Labels: labels, Containers: int64(users[in.ID]), SharedSize: -1,
+		})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// imageUsers counts the containers of each image ID.
+func (s *Server) imageUsers(r *http.Request) map[string]int {
+	n := map[string]int{}
+	cs, err := s.e.List(r.Context())
+	if err == nil {
+		for _, c := range cs {
+			n[c.ImageID]++
+		}
+	}
+	return n
+}
+
+func matchReference(names, refs []string) bool {
+	for _, n := range names {
+		repo, _, _ := strings.Cut(n, ":")
+		for _, r := range refs {
+			if n == r || repo == r || strings.HasPrefix(n, r+":") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// imageGet serves GET /images/{name}/json and /images/{name}/history
+// (names hold slashes, so the route takes the rest of the path).
+func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
+	p := r.PathValue("name")
+	switch {
+	case strings.HasSuffix(p, "/json"):
+		return s.imageInspect(w, r, strings.TrimSuffix(p, "/json"))
+	case strings.HasSuffix(p, "/history"):
+		return s.imageHistory(w, r, strings.TrimSuffix(p, "/history"))
+	}
+	return errdefs.NotFound("page not found")
+}
+
+func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request, name string) error {
+	in, err := s.e.ImageInspect(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	cfg := in.Config
+	resp := image.InspectResponse{
+		ID: in.ID, RepoTags: in.Names, RepoDigests: []string{}, Created: in.Created.UTC().Format(time.RFC3339Nano),
+		Author: cfg.Author, Architecture: cfg.Architecture, Os: cfg.OS, Variant: cfg.Variant, Size: in.Size,
+		Config:      &dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config},
+		GraphDriver: &storage.DriverData{Name: "overlay", Data: map[string]string{}},
+		RootFS:      image.RootFS{Type: "layers", Layers: in.Layers},
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request, name string) error {
+	in, err := s.e.ImageInspect(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	out := []image.HistoryResponseItem{}
+	hist := in.Config.History
+	for i := len(hist) - 1; i >= 0; i-- {
+		h := hist[i]
+		item := image.HistoryResponseItem{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment, Tags: []string{}}
+		if h.Created != nil {
+			item.Created = h.Created.Unix()
+		}
+		if i == len(hist)-1 {
+			item.ID, item.Tags, item.Size = in.ID, in.Names, in.Size
+		}
+		out = append(out, item)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) imageRemove(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.e.RemoveImage(r.Context(), r.PathValue("name"), boolValue(r, "force"))
+	if err != nil {
+		return err
+	}
+	out := []image.DeleteResponse{}
+	for _, u := range res.Untagged {
+		out = append(out, image.DeleteResponse{Untagged: u})
+	}
+	for _, d := range res.Deleted {
+		out = append(out, image.DeleteResponse{Deleted: d})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// imageCreate is POST /images/create: an import from the request body
+// (fromSrc=-); pulls from registries come with the next issue.
+func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if q.Get("fromImage") != "" {
+		return errdefs.NotFound(fmt.Sprintf("pull %s: capsa cannot pull from registries yet; import the image (capsa import) or build busybox:latest with make busybox-image", q.Get("fromImage")))
+	}
+	src := q.Get("fromSrc")
+	if src != "-" {
+		return errdefs.Invalid(fmt.Sprintf("import from %q: only fromSrc=- (the request body) is supported", src))
+	}
+	repo, tag := q.Get("repo"), q.Get("tag")
+	name := repo
+	if repo != "" && tag != "" {
+		name = repo + ":" + tag
+	}
+	if name == "" {
+		name = "<none>:<none>"
+	}
+	cfg, err := applyChanges(q["changes"])
+	if err != nil {
+		return err
+	}
+	body, err := decompressed(r.Body)
+	if err != nil {
+		return errdefs.Invalid(fmt.Sprintf("import: %v", err))
+	}
+	ref, err := s.e.ImportImage(r.Context(), name, body, cfg)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	return json.NewEncoder(w).Encode(map[string]string{"status": ref.ID})
+}
+
+// decompressed reads a tar that may be gzip-compressed (docker import
+// takes both).
+func decompressed(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(2)
+	if err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+		return gzip.NewReader(br)
+	}
+	return br, nil
+}
+
+// applyChanges reads docker import's --change instructions.
+func applyChanges(changes []string) (ocispec.ImageConfig, error) {
+	var cfg ocispec.ImageConfig
+	for _, ch := range changes {
+		ch = strings.TrimSpace(ch)
+		if ch == "" {
+			continue
+		}
+		op, arg, _ := strings.Cut(ch, " ")
+		arg = strings.TrimSpace(arg)
+		switch strings.ToUpper(op) {
+		case "CMD", "ENTRYPOINT":
+			var args []string
+			if strings.HasPrefix(arg, "[") {
+				if err := json.Unmarshal([]byte(arg), &args); err != nil {
+					return cfg, errdefs.Invalid(fmt.Sprintf("change %q: %v", ch, err))
+				}
+			} else {
+				args = []string{"/bin/sh", "-c", arg}
+			}
+			if strings.EqualFold(op, "CMD") {
+				cfg.Cmd = args
+			} else {
+				cfg.Entrypoint = args
+			}
+		case "ENV":
+			k, v, ok := strings.Cut(arg, "=")
+			if !ok {
+				k, v, _ = strings.Cut(arg, " ")
+			}
+			cfg.Env = append(cfg.Env, strings.TrimSpace(k)+"="+strings.Trim(strings.TrimSpace(v), `"`))
+		case "WORKDIR":
+			cfg.WorkingDir = arg
+		case "USER":
+			cfg.User = arg
+		case "STOPSIGNAL":
+			cfg.StopSignal = arg
+		case "LABEL":
+			k, v, _ := strings.Cut(arg, "=")
+			if cfg.Labels == nil {
+				cfg.Labels = map[string]string{}
+			}
+			cfg.Labels[strings.Trim(k, `"`)] = strings.Trim(v, `"`)
+		case "EXPOSE":
+			if cfg.ExposedPorts == nil {
+				cfg.ExposedPorts = map[string]struct{}{}
+			}
+			for _, p := range strings.Fields(arg) {
+				if !strings.Contains(p, "/") {
+					p += "/tcp"
+				}
+				cfg.ExposedPorts[p] = struct{}{}
+			}
+		case "VOLUME":
+			if cfg.Volumes == nil {
+				cfg.Volumes = map[string]struct{}{}
+			}
+			for _, v := range strings.Fields(strings.Trim(arg, "[]")) {
+				cfg.Volumes[strings.Trim(v, `",`)] = struct{}{}
+			}
+		default:
+			return cfg, errdefs.Invalid(fmt.Sprintf("%s is not a valid change command", op))
+		}
+	}
+	return cfg, nil
+}
