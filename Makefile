@@ -32,11 +32,20 @@ RUNTIME_LDFLAGS := -s -w -X github.com/capsa-dev/capsa/internal/version.Version=
 
 GOFILES := $(shell find . -name '*.go' -not -path './bench/results/*' -not -path './_output/*' 2>/dev/null) $(shell find . -name '*.[ch]' -path './internal/*')
 
-.PHONY: all build install install-deps test test-unit test-integration test-race test-cgroup2 lint bench conformance clean
+.PHONY: all build install install-deps busybox-image test test-unit test-integration test-race test-cgroup2 lint bench conformance clean
 
 all: build
 
-build: $(BINDIR)/capsa-runtime $(BINDIR)/capsa-shim $(BINDIR)/capsa-init
+build: $(BINDIR)/capsa-runtime $(BINDIR)/capsa-shim $(BINDIR)/capsa-init $(BINDIR)/capsad $(BINDIR)/capsa
+
+GO_LDFLAGS := -X github.com/capsa-dev/capsa/internal/version.Version=$(VERSION) -X github.com/capsa-dev/capsa/internal/version.Commit=$(COMMIT)
+
+# capsad, the daemon, and capsa, the CLI: pure Go.
+$(BINDIR)/capsad: $(GOFILES) go.mod go.sum
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/capsad
+
+$(BINDIR)/capsa: $(GOFILES) go.mod go.sum
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/capsa
 
 $(BINDIR)/capsa-runtime: $(GOFILES) go.mod go.sum
 	GOEXPERIMENT=$(RUNTIME_GOEXPERIMENT) CC=$(RUNTIME_CC) CGO_ENABLED=1 $(GO) build -trimpath -tags '$(RUNTIME_TAGS)' -ldflags '$(RUNTIME_LDFLAGS)' -o $@ ./cmd/capsa-runtime
@@ -59,6 +68,19 @@ install: install-deps build
 	install -m 0755 $(BINDIR)/capsa-runtime $(DESTDIR)$(PREFIX)/bin/capsa-runtime
 	install -m 0755 $(BINDIR)/capsa-shim $(DESTDIR)$(PREFIX)/bin/capsa-shim
 	install -m 0755 $(BINDIR)/capsa-init $(DESTDIR)$(PREFIX)/bin/capsa-init
+	install -m 0755 $(BINDIR)/capsad $(DESTDIR)$(PREFIX)/bin/capsad
+	install -m 0755 $(BINDIR)/capsa $(DESTDIR)$(PREFIX)/bin/capsa
+	install -d $(DESTDIR)/etc/capsa
+	test -e $(DESTDIR)/etc/capsa/capsad.json || install -m 0644 contrib/capsad.json $(DESTDIR)/etc/capsa/capsad.json
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0644 contrib/systemd/capsad.service $(DESTDIR)$(PREFIX)/lib/systemd/system/capsad.service
+	$(MAKE) busybox-image CAPSA=$(DESTDIR)$(PREFIX)/bin/capsa
+
+# busybox:latest, made offline from Debian's busybox-static and imported
+# through the daemon (the CLI starts capsad if none runs). CAPSA: the CLI.
+CAPSA ?= $(CURDIR)/$(BINDIR)/capsa
+busybox-image:
+	./scripts/busybox-image.sh $(CAPSA)
 
 test: build lint test-unit test-integration test-race test-cgroup2
 

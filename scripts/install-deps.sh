@@ -14,6 +14,7 @@ packages=(
 	busybox-static   # offline rootfs for tests and the README example
 	runc crun        # peers: conformance and benchmark comparisons
 	iproute2         # network namespace checks in tests
+	docker.io        # the docker CLI against capsad: compatibility tests
 	qemu-system-x86  # make test-cgroup2: a VM with a pure cgroup v2 hierarchy,
 	linux-image-amd64 # ... booting this kernel (the host's own is untouched)
 )
