@@ -88,14 +88,14 @@ test-unit:
 	$(GO) test -count=1 ./internal/...
 
 test-integration: build
-	CAPSA_RUNTIME=$(CURDIR)/$(BINDIR)/capsa-runtime CAPSA_SHIM=$(CURDIR)/$(BINDIR)/capsa-shim CAPSA_INIT=$(CURDIR)/$(BINDIR)/capsa-init $(GO) test -count=1 -timeout 20m ./test/...
+	CAPSA_BIN=$(CURDIR)/$(BINDIR) CAPSA_CLI=$(CURDIR)/$(BINDIR)/capsa CAPSA_RUNTIME=$(CURDIR)/$(BINDIR)/capsa-runtime CAPSA_SHIM=$(CURDIR)/$(BINDIR)/capsa-shim CAPSA_INIT=$(CURDIR)/$(BINDIR)/capsa-init $(GO) test -count=1 -timeout 20m ./test/...
 
 # internal/cgroup's v2 tests in a qemu VM with a pure cgroup v2 hierarchy
 # (this host is hybrid): see test/cgroup2. About 10 s.
 # The daemon's packages (engine, shim) once more under the race detector,
 # with their integration tests: the engine's code runs in the test binary.
 test-race: build
-	CAPSA_RUNTIME=$(CURDIR)/$(BINDIR)/capsa-runtime CAPSA_SHIM=$(CURDIR)/$(BINDIR)/capsa-shim $(GO) test -race -count=1 -timeout 10m ./internal/shim/... ./internal/engine/... ./test/engine/
+	CAPSA_RUNTIME=$(CURDIR)/$(BINDIR)/capsa-runtime CAPSA_SHIM=$(CURDIR)/$(BINDIR)/capsa-shim $(GO) test -race -count=1 -timeout 10m ./internal/shim/... ./internal/engine/... ./internal/api/... ./internal/daemon/... ./test/engine/
 
 test-cgroup2:
 	$(GO) run ./test/cgroup2

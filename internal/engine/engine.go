@@ -101,7 +101,7 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 		}
 		*p = abs
 	}
-	if n := len(cfg.RunRoot) + len("/containers/") + 64 + len("/"+shim.SocketName); n > sunPathMax {
+	if n := len(cfg.RunRoot) + len("/containers/") + 64 + len("/") + shim.MaxSocketName; n > sunPathMax {
 		return nil, errdefs.Invalid(fmt.Sprintf("engine: run root %q too long: shim sockets would be %d bytes, the limit is %d", cfg.RunRoot, n, sunPathMax))
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, containers: map[string]*Container{}, names: map[string]string{}}

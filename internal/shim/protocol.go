@@ -96,8 +96,11 @@ const (
 	SocketName  = "shim.sock"
 	ExitName    = "exit.json"
 	consoleName = "console.sock"
-	pidName     = "init.pid"
-	runtimeLog  = "runtime.log"
+	// MaxSocketName is the length of the longest socket name in a state
+	// dir: a state dir's path plus "/" plus this must fit in sun_path.
+	MaxSocketName = len(consoleName)
+	pidName       = "init.pid"
+	runtimeLog    = "runtime.log"
 )
 
 // Attach stream numbers in frame headers, as Docker's.
