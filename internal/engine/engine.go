@@ -140,6 +140,7 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 	if err := e.Reconcile(ctx); err != nil {
 		e.log.Warn("reconcile", "err", err)
 	}
+	e.autoRemoveOnOpen(ctx)
 	e.restartOnOpen(ctx)
 	return e, nil
 }

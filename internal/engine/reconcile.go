@@ -179,3 +179,25 @@ func (e *Engine) removeOrphans(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// autoRemoveOnOpen removes, after a restart of the engine, the containers
+// to be removed on exit (docker run --rm) that exited while the engine was
+// down, as dockerd's restore does: no monitor saw their exit.
+func (e *Engine) autoRemoveOnOpen(ctx context.Context) {
+	e.mu.Lock()
+	var ids []string
+	for id, c := range e.containers {
+		c.mu.Lock()
+		st := c.rec.State.Status
+		if c.rec.AutoRemove && (st == StatusExited || st == StatusDead) {
+			ids = append(ids, id)
+		}
+		c.mu.Unlock()
+	}
+	e.mu.Unlock()
+	for _, id := range ids {
+		if err := e.Remove(ctx, id, false); err != nil {
+			e.log.Warn("auto-remove after engine restart", "container", id, "err", err)
+		}
+	}
+}
