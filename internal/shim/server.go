@@ -242,6 +242,15 @@ func (s *Shim) do(ctx context.Context, req Request) (resp Response, after func()
 		return Response{OK: true}, nil
 
 	case OpShutdown:
+		// One shutdown at a time, and once: the engine's monitor and a
+		// forced removal may both ask, and a second one must not run the
+		// runtime (and write its log) into a state dir already final.
+		s.shutMu.Lock()
+		defer s.shutMu.Unlock()
+		if s.shutDone {
+			st := s.State()
+			return Response{OK: true, State: &st}, nil
+		}
 		if !s.hasExited() {
 			if !req.Force {
 				return fail("shutdown shim of container %q: the container runs; kill it first or use force", id), nil
@@ -266,6 +275,7 @@ func (s *Shim) do(ctx context.Context, req Request) (resp Response, after func()
 		// remove it at once. (Unlinking the socket leaves this
 		// connection open.)
 		s.removeFiles()
+		s.shutDone = true
 		st := s.State()
 		return Response{OK: true, State: &st}, s.stop
 	}

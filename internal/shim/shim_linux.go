@@ -83,6 +83,10 @@ type Shim struct {
 	startMu    sync.Mutex
 	startState int
 
+	// shutMu serializes shutdowns; shutDone: one has completed.
+	shutMu   sync.Mutex
+	shutDone bool
+
 	stopOnce sync.Once
 	done     chan struct{} // closed by shutdown
 }
