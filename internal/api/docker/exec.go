@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 
@@ -59,23 +60,39 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	// Errors before the stream are answered in JSON; after, they end it.
+	// Errors of the exec's state are answered in JSON. The process's own
+	// start error (command not found) goes on the stream's stdout, as
+	// dockerd writes it, and its exit code (126/127) is the exec's: the
+	// client shows it and then reads the code from exec inspect.
 	sc, err := s.e.ExecStart(context.WithoutCancel(r.Context()), id, opts)
-	if err != nil {
+	if err != nil && (errors.Is(err, errdefs.ErrConflict) || errors.Is(err, errdefs.ErrNotFound)) {
 		return err
 	}
-	defer sc.Close()
+	if sc != nil {
+		defer sc.Close()
+	}
 	spec, _ := s.execKeys.Load(id)
 	keysSpec, _ := spec.(string)
 	keys, _ := parseDetachKeys(keysSpec)
 	q := streams{stdin: in.Config.AttachStdin, stdout: in.Config.AttachStdout, stderr: in.Config.AttachStderr, tty: in.Config.Tty}
-	conn, br, err := hijack(w, r, !q.tty)
-	if err != nil {
-		return err
+	conn, br, herr := hijack(w, r, !q.tty)
+	if herr != nil {
+		if err != nil {
+			return err
+		}
+		return herr
 	}
 	defer conn.Close()
 	var mu sync.Mutex
 	out, errw := q.writers(conn, &mu)
+	if err != nil {
+		if q.stdout {
+			_, _ = out.Write([]byte(err.Error() + "\r\n"))
+		} else {
+			_, _ = errw.Write([]byte(err.Error() + "\r\n"))
+		}
+		return nil
+	}
 	pump(conn, br, sc, q, keys, out, errw)
 	return nil
 }
