@@ -835,3 +835,45 @@ func TestValidates(t *testing.T) {
 		})
 	}
 }
+
+func TestWithHostNetwork(t *testing.T) {
+	s, err := Generate(context.Background(), WithProcessArgs("true"), WithHostNetwork())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range s.Linux.Namespaces {
+		if n.Type == specs.NetworkNamespace {
+			t.Fatalf("network namespace still there: %v", s.Linux.Namespaces)
+		}
+	}
+	for _, m := range s.Mounts {
+		if m.Destination == "/sys" && (m.Type != "bind" || m.Source != "/sys") {
+			t.Fatalf("/sys is %+v, want the host's bound (sysfs needs a network namespace of its own)", m)
+		}
+	}
+}
+
+func TestWithShmSize(t *testing.T) {
+	s, err := Generate(context.Background(), WithProcessArgs("true"), WithShmSize(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range s.Mounts {
+		if m.Destination == "/dev/shm" {
+			n := 0
+			for _, o := range m.Options {
+				if strings.HasPrefix(o, "size=") {
+					n++
+					if o != "size=1048576" {
+						t.Errorf("got %s, want size=1048576", o)
+					}
+				}
+			}
+			if n != 1 {
+				t.Errorf("/dev/shm options %v: want one size", m.Options)
+			}
+			return
+		}
+	}
+	t.Fatal("no /dev/shm mount")
+}

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/capsa-dev/capsa/internal/engine"
 	"github.com/capsa-dev/capsa/internal/errdefs"
@@ -125,7 +123,7 @@ func (s *Server) createOptions(name string, cfg *container.Config, hc *container
 		add(oci.WithTmpfs(dst, opts))
 	}
 	if hc.ShmSize > 0 {
-		add(withShmSize(hc.ShmSize))
+		add(oci.WithShmSize(hc.ShmSize))
 	}
 
 	cj, err := json.Marshal(cfg)
@@ -206,7 +204,7 @@ func securityOpts(list []string, add func(oci.SpecOpt)) error {
 			add(oci.WithNoNewPrivileges(on))
 		case "apparmor", "label", "systempaths":
 			if k == "systempaths" && v == "unconfined" {
-				add(withUnmaskedPaths())
+				add(oci.WithUnmaskedPaths())
 			}
 		default:
 			return errdefs.Invalid(fmt.Sprintf("invalid --security-opt: %q", opt))
@@ -271,7 +269,7 @@ func networkMode(mode container.NetworkMode, add func(oci.SpecOpt)) error {
 	switch m := string(mode); {
 	case m == "" || m == "default" || m == "bridge" || m == "none":
 	case m == "host":
-		add(withHostNetwork())
+		add(oci.WithHostNetwork())
 	default:
 		return errdefs.Invalid(fmt.Sprintf("network %s not found", m))
 	}
@@ -341,57 +339,4 @@ func mountSpec(m mount.Mount) (oci.SpecOpt, error) {
 		return nil, errdefs.NotImplemented("mount type \"volume\": volumes are not supported yet")
 	}
 	return nil, errdefs.Invalid(fmt.Sprintf("invalid mount config: mount type unknown: %q", m.Type))
-}
-
-// withHostNetwork removes the network namespace, and binds the host's
-// /sys, since sysfs cannot be mounted without a network namespace of
-// one's own.
-func withHostNetwork() oci.SpecOpt {
-	return func(_ context.Context, s *specs.Spec) error {
-		if s.Linux != nil {
-			ns := s.Linux.Namespaces[:0]
-			for _, n := range s.Linux.Namespaces {
-				if n.Type != specs.NetworkNamespace {
-					ns = append(ns, n)
-				}
-			}
-			s.Linux.Namespaces = ns
-		}
-		for i, m := range s.Mounts {
-			if m.Destination == "/sys" {
-				s.Mounts[i] = specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys",
-					Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
-			}
-		}
-		return nil
-	}
-}
-
-// withShmSize sets the size of /dev/shm.
-func withShmSize(n int64) oci.SpecOpt {
-	return func(_ context.Context, s *specs.Spec) error {
-		for i, m := range s.Mounts {
-			if m.Destination == "/dev/shm" {
-				opts := m.Options[:0:0]
-				for _, o := range m.Options {
-					if !strings.HasPrefix(o, "size=") {
-						opts = append(opts, o)
-					}
-				}
-				s.Mounts[i].Options = append(opts, "size="+strconv.FormatInt(n, 10))
-			}
-		}
-		return nil
-	}
-}
-
-// withUnmaskedPaths drops the masked and read-only /proc paths
-// (--security-opt systempaths=unconfined).
-func withUnmaskedPaths() oci.SpecOpt {
-	return func(_ context.Context, s *specs.Spec) error {
-		if s.Linux != nil {
-			s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
-		}
-		return nil
-	}
 }
