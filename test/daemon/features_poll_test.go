@@ -37,3 +37,13 @@ func inspectField(d *daemontest.Daemon, name, format string) string {
 const e2eSecond = time.Second
 
 func readlinkHost(p string) (string, error) { return os.Readlink(p) }
+
+// containsLine reports whether one of s's lines is line.
+func containsLine(s, line string) bool {
+	for _, l := range strings.Split(s, "\n") {
+		if l == line {
+			return true
+		}
+	}
+	return false
+}

@@ -43,7 +43,9 @@ func parseTimestamp(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if d, err := time.ParseDuration(v); err == nil {
+	// "0" is the epoch, not a duration of nothing (docker's GetTimestamp):
+	// events --since 0 replays everything.
+	if d, err := time.ParseDuration(v); v != "0" && err == nil {
 		return now.Add(-d), nil
 	}
 	if sec, frac, ok := strings.Cut(v, "."); ok || sec != "" {
