@@ -87,19 +87,18 @@ var errNoDaemon = errors.New("no daemon to test against")
 func startCapsad(dir string) (string, func(), error) {
 	bin := os.Getenv("CAPSA_BIN")
 	if bin == "" {
-		bin = filepath.Join(filepath.Dir(capsaBin))
+		bin = filepath.Dir(capsaBin)
 	}
 	capsad := filepath.Join(bin, "capsad")
 	if _, err := os.Stat(capsad); err != nil {
 		return "", nil, errNoDaemon
 	}
-	// Shim sockets live under the exec root: a short path under /run.
+	// Shim sockets live under the exec root and must fit in sun_path: a
+	// short directory under /run.
 	short, err := os.MkdirTemp("/run", "cc")
 	if err != nil {
 		return "", nil, err
 	}
-	sock := filepath.Join(short, "capsa.sock")
-	root := filepath.Join(dir, "root")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, err
 	}
@@ -107,11 +106,43 @@ func startCapsad(dir string) (string, func(), error) {
 	if err := os.WriteFile(conf, []byte("{}\n"), 0o644); err != nil {
 		return "", nil, err
 	}
-	logf, err := os.OpenFile(filepath.Join(dir, "capsad.log"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	sock, root := filepath.Join(short, "capsa.sock"), filepath.Join(dir, "root")
+	cmd := exec.Command(capsad, "--config-file", conf, "--data-root", root, "--exec-root", short, "-H", "unix://"+sock)
+	return startProcess(cmd, filepath.Join(dir, "capsad.log"), sock, []string{root, short}, []string{root, short})
+}
+
+// startDaemon starts a dockerd with its own data root, exec root and
+// socket under dir, waits for it, and returns its address and the function
+// that stops it and removes everything it made.
+func startDaemon(dir string) (string, func(), error) {
+	bin, err := exec.LookPath("dockerd")
+	if err != nil {
+		return "", nil, errNoDaemon
+	}
+	// Socket paths are short (108 bytes): keep the exec root and socket in
+	// a short directory.
+	short, err := os.MkdirTemp("/tmp", "ccli")
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(capsad, "--config-file", conf, "--data-root", root, "--exec-root", short, "-H", "unix://"+sock)
+	sock, root, execRoot := filepath.Join(short, "d.sock"), filepath.Join(dir, "root"), filepath.Join(short, "x")
+	cmd := exec.Command(bin, "--data-root", root, "--exec-root", execRoot,
+		"--pidfile", filepath.Join(short, "pid"), "-H", "unix://"+sock,
+		"--iptables=false", "--ip6tables=false", "--bridge=none",
+		"--default-ulimit", "nofile=1024:1024")
+	return startProcess(cmd, filepath.Join(short, "daemon.log"), sock, []string{root, execRoot}, []string{root, short})
+}
+
+// startProcess starts the daemon cmd with its output in logPath, waits
+// until it answers on sock, and returns its address and the function that
+// stops it (SIGTERM, SIGKILL after 20 s), unmounts what is left under
+// mounts and removes dirs. This is the one place that knows how the
+// suite's daemon lives.
+func startProcess(cmd *exec.Cmd, logPath, sock string, mounts, dirs []string) (string, func(), error) {
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return "", nil, err
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -129,10 +160,12 @@ func startCapsad(dir string) (string, func(), error) {
 			<-done
 		}
 		logf.Close()
-		unmountUnder(root)
-		unmountUnder(short)
-		_ = os.RemoveAll(root)
-		_ = os.RemoveAll(short)
+		for _, m := range mounts {
+			unmountUnder(m)
+		}
+		for _, d := range dirs {
+			_ = os.RemoveAll(d)
+		}
 	}
 	addr := "unix://" + sock
 	deadline := time.Now().Add(30 * time.Second)
@@ -143,67 +176,7 @@ func startCapsad(dir string) (string, func(), error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	stop()
-	return "", nil, fmt.Errorf("capsad did not answer on %s in 30s", sock)
-}
-
-// startDaemon starts a dockerd with its own data root, exec root and
-// socket under dir, waits for it, and returns its address and the function
-// that stops it and removes everything it made. This is the one place that
-// knows which daemon the suite runs against.
-func startDaemon(dir string) (string, func(), error) {
-	bin, err := exec.LookPath("dockerd")
-	if err != nil {
-		return "", nil, errNoDaemon
-	}
-	// Socket paths are short (108 bytes): keep the exec root and socket in
-	// a short directory.
-	short, err := os.MkdirTemp("/tmp", "ccli")
-	if err != nil {
-		return "", nil, err
-	}
-	sock := filepath.Join(short, "d.sock")
-	root := filepath.Join(dir, "root")
-	execRoot := filepath.Join(short, "x")
-	logf, err := os.OpenFile(filepath.Join(short, "dockerd.log"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return "", nil, err
-	}
-	cmd := exec.Command(bin, "--data-root", root, "--exec-root", execRoot,
-		"--pidfile", filepath.Join(short, "pid"), "-H", "unix://"+sock,
-		"--iptables=false", "--ip6tables=false", "--bridge=none",
-		"--default-ulimit", "nofile=1024:1024")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return "", nil, err
-	}
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		unmountUnder(root)
-		unmountUnder(execRoot)
-		_ = os.RemoveAll(root)
-		_ = os.RemoveAll(short)
-	}
-	addr := "unix://" + sock
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if exec.Command(capsaBin, "-H", addr, "version", "--format", "{{.Server.Version}}").Run() == nil {
-			return addr, stop, nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	stop()
-	return "", nil, fmt.Errorf("dockerd did not answer on %s in 30s", sock)
+	return "", nil, fmt.Errorf("%s did not answer on %s in 30s", filepath.Base(cmd.Path), sock)
 }
 
 // unmountUnder lazily unmounts what is still mounted under dir, deepest

@@ -37,16 +37,22 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 		if refs := f["reference"]; len(refs) > 0 && !matchReference(in.Names, refs) {
 			continue
 		}
-		labels := in.Config.Config.Labels
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		out = append(out, image.Summary{
-			ID: in.ID, RepoTags: in.Names, RepoDigests: []string{}, Created: in.Created.Unix(),
-			Size: in.Size, Labels: labels, Containers: int64(users[in.ID]), SharedSize: -1,
-		})
+		out = append(out, imageSummary(in, users[in.ID]))
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// imageSummary is an image as the list shows it, with the count of its
+// containers.
+func imageSummary(in engine.ImageInfo, containers int) image.Summary {
+	labels := in.Config.Config.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	return image.Summary{
+		ID: in.ID, RepoTags: in.Names, RepoDigests: []string{}, Created: in.Created.Unix(),
+		Size: in.Size, Labels: labels, Containers: int64(containers), SharedSize: -1,
+	}
 }
 
 // imageUsers counts the containers of each image ID.

@@ -228,8 +228,7 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 	}{Images: []image.Summary{}, Containers: []container.Summary{}, Volumes: []any{}, BuildCache: []any{}}
 	for _, in := range imgs {
 		resp.LayersSize += in.Size
-		resp.Images = append(resp.Images, image.Summary{ID: in.ID, RepoTags: in.Names, RepoDigests: []string{},
-			Created: in.Created.Unix(), Size: in.Size, Containers: int64(users[in.ID]), Labels: map[string]string{}})
+		resp.Images = append(resp.Images, imageSummary(in, users[in.ID]))
 	}
 	now := time.Now()
 	for _, c := range cs {
