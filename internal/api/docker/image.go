@@ -257,3 +257,36 @@ func applyChanges(changes []string) (ocispec.ImageConfig, error) {
 	}
 	return cfg, nil
 }
+
+func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) error {
+	f, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	all := false
+	for _, v := range f["dangling"] {
+		all = all || v == "false" || v == "0"
+	}
+	res, freed, err := s.e.PruneImages(r.Context(), all, f["label"])
+	if err != nil && len(res.Deleted) == 0 && len(res.Untagged) == 0 {
+		return err
+	}
+	rep := image.PruneReport{ImagesDeleted: []image.DeleteResponse{}, SpaceReclaimed: uint64(freed)}
+	for _, u := range res.Untagged {
+		rep.ImagesDeleted = append(rep.ImagesDeleted, image.DeleteResponse{Untagged: u})
+	}
+	for _, d := range res.Deleted {
+		rep.ImagesDeleted = append(rep.ImagesDeleted, image.DeleteResponse{Deleted: d})
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}
+
+// networksPrune and buildPrune answer docker system prune: capsa has no
+// user networks yet and no build cache, so there is nothing to remove.
+func (s *Server) networksPrune(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string][]string{"NetworksDeleted": {}})
+}
+
+func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": []string{}, "SpaceReclaimed": 0})
+}

@@ -114,6 +114,9 @@ func (s *Server) routes() {
 	s.handle("GET /images/{name...}", s.imageGet)
 	s.handle("DELETE /images/{name...}", s.imageRemove)
 	s.handle("POST /images/create", s.imageCreate)
+	s.handle("POST /images/prune", s.imagePrune)
+	s.handle("POST /networks/prune", s.networksPrune)
+	s.handle("POST /build/prune", s.buildPrune)
 }
 
 type versionKey struct{}
