@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
@@ -69,6 +70,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		OomKillDisable: false, IPv4Forwarding: true, SystemTime: time.Now().Format(time.RFC3339Nano),
 		InitBinary: "capsa-init", SecurityOptions: []string{"name=seccomp,profile=builtin"},
 		LiveRestoreEnabled: true, Isolation: "", Labels: []string{}, Warnings: []string{},
+		Swarm: swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 	}
 	in.Name, _ = os.Hostname()
 	for _, c := range cs {
