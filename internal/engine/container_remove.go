@@ -43,6 +43,11 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 		if !force {
 			return errdefs.Conflict(fmt.Sprintf("remove container %s: container is %s: stop it first or force the removal", shortID(id), st))
 		}
+		// The exit the kill causes must not start the restart policy
+		// (which would also keep waitExit from seeing it exited).
+		c.mu.Lock()
+		c.rec.ManuallyStopped = true
+		c.mu.Unlock()
 		if err := e.thaw(ctx, c); err != nil {
 			e.log.Warn("resume before removal", "container", id, "err", err)
 		}

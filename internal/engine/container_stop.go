@@ -114,6 +114,11 @@ func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
 	if st == StatusRestarting {
 		return errdefs.Conflict(fmt.Sprintf("kill container %s: container is restarting: wait until it runs", shortID(id)))
 	}
+	// A killed container is a manually stopped one, whatever the signal:
+	// its restart policy leaves it alone (dockerd's killWithSignal).
+	c.mu.Lock()
+	c.rec.ManuallyStopped = true
+	c.mu.Unlock()
 	if err := e.client(id).Kill(ctx, signal, false); err != nil {
 		return fmt.Errorf("kill container %s: %w", shortID(id), err)
 	}
