@@ -88,6 +88,9 @@ func (b *bench) measureRunRm(ctx context.Context, engines []*engine, r *results)
 			cctx, cancel := context.WithTimeout(ctx, b.timeout)
 			d, err := s.e.timed(cctx, devnull, s.e.runArgs(id, s.network, "true")...)
 			cancel()
+			if err != nil && ctx.Err() != nil {
+				return errors.New("interrupted")
+			}
 			if err != nil {
 				s.e.failed = err
 				fmt.Printf("  %s FAILED, leaves the bench: %v\n", s.e.name, err)
@@ -134,6 +137,10 @@ func (b *bench) measureDetached(ctx context.Context, engines []*engine, r *resul
 			cancel()
 			// Even a failed run may have left the container: remove it too.
 			ids[s.e] = append(ids[s.e], id)
+			if err != nil && ctx.Err() != nil {
+				runErr = errors.New("interrupted")
+				break
+			}
 			if err != nil {
 				s.e.failed = err
 				fmt.Printf("  %s FAILED, leaves the bench: %v\n", s.e.name, err)

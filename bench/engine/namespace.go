@@ -116,10 +116,17 @@ func runOuter(tag string) int {
 	// the child does not inherit SIG_IGN.)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	defer func() { signal.Stop(sigs); close(sigs) }()
 
+	sweepStale()
 	before := snapshotHost()
-	var made []string // mount points made here, removed below
+	tmp, err := os.MkdirTemp("", tmpPrefix+tag+"-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "engine bench: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp) // on an early return; checked and removed below
+	var made []string       // mount points made here, removed below
 	defer func() {
 		for i := len(made) - 1; i >= 0; i-- {
 			_ = os.Remove(made[i])
@@ -134,8 +141,9 @@ func runOuter(tag string) int {
 			made = append(made, dir)
 		}
 	}
-	tmp, err := os.MkdirTemp("", "capsa-bench-engine-")
-	if err != nil {
+	// Written down for sweepStale, in case this process is killed.
+	madeList := filepath.Join(tmp, madeFile)
+	if err := os.WriteFile(madeList, []byte(strings.Join(made, "\n")), 0o600); err != nil {
 		fmt.Fprintf(os.Stderr, "engine bench: %v\n", err)
 		return 1
 	}
@@ -148,7 +156,18 @@ func runOuter(tag string) int {
 		Pdeathsig:  syscall.SIGKILL,
 	}
 	code := 0
-	if err := cmd.Run(); err != nil {
+	err = cmd.Start()
+	if err == nil {
+		// A signal sent to this process only (not its group) goes on to
+		// init, which passes it to the worker: it stops and cleans up.
+		go func() {
+			for sig := range sigs {
+				_ = cmd.Process.Signal(sig)
+			}
+		}()
+		err = cmd.Wait()
+	}
+	if err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
 			fmt.Fprintf(os.Stderr, "engine bench: start in new namespaces: %v\n", err)
@@ -158,6 +177,7 @@ func runOuter(tag string) int {
 
 	// Cleanup checks. Each failure is reported and fails the run.
 	var problems []string
+	_ = os.Remove(madeList)
 	if err := removeCgroups(tag); err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -180,7 +200,7 @@ func runOuter(tag string) int {
 		}
 	}
 	made = nil
-	if mps := mountsUnder(tmp); len(mps) > 0 {
+	if mps := mountsUnder(tmp, nil); len(mps) > 0 {
 		problems = append(problems, fmt.Sprintf("mounts on the host under %s: %s", tmp, strings.Join(mps, " ")))
 	}
 	after := snapshotHost()
@@ -191,14 +211,67 @@ func runOuter(tag string) int {
 		problems = append(problems, fmt.Sprintf("the host's links changed during the run: before %q, after %q", a, b))
 	}
 	if len(problems) > 0 {
-		fmt.Println("cleanup check: FAILED")
+		fmt.Println("cleanup check (host): FAILED")
 		for _, p := range problems {
 			fmt.Println("  - " + p)
 		}
 		return 1
 	}
-	fmt.Printf("cleanup check: ok (no process, container, image, mount, cgroup or temp file left; host iptables rules and links identical before and after)\n")
+	fmt.Printf("cleanup check (host): ok (no cgroup, temp file or mount point left; the host's iptables rules and links identical before and after)\n")
 	return code
+}
+
+// tmpPrefix starts the name of the bench's temp dir, followed by the tag;
+// madeFile in it lists the mount points the outer process made.
+const (
+	tmpPrefix = "capsa-bench-engine-"
+	madeFile  = "made-mount-points"
+)
+
+// sweepStale removes the temp dirs and cgroups of earlier runs whose outer
+// process is gone (killed before it could clean up: the kernel ended their
+// namespaces and everything in them, but not these). A tag is "eb" and the
+// outer process's pid.
+func sweepStale() {
+	stale := func(tag string) bool {
+		pid, err := strconv.Atoi(strings.TrimPrefix(tag, "eb"))
+		if err != nil || !strings.HasPrefix(tag, "eb") || pid == os.Getpid() {
+			return false
+		}
+		_, err = os.Stat(fmt.Sprintf("/proc/%d", pid))
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tmpPrefix+"eb*-*"))
+	for _, d := range dirs {
+		tag, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), tmpPrefix), "-")
+		if !stale(tag) || len(mountsUnder(d, nil)) > 0 {
+			continue
+		}
+		if made, err := os.ReadFile(filepath.Join(d, madeFile)); err == nil {
+			for _, mp := range strings.Fields(string(made)) {
+				if os.Remove(mp) == nil { // only if still empty
+					fmt.Printf("note: removed the mount point %s, made by a killed run\n", mp)
+				}
+			}
+		}
+		fmt.Printf("note: removing %s, left by a killed run\n", d)
+		_ = os.RemoveAll(d)
+	}
+	mps, _ := mountPoints()
+	for _, mp := range mps {
+		if mp.fstype != "cgroup" && mp.fstype != "cgroup2" {
+			continue
+		}
+		ents, _ := os.ReadDir(filepath.Join(mp.point, cgroupTop))
+		for _, e := range ents {
+			tag, _, _ := strings.Cut(e.Name(), "-")
+			if e.IsDir() && stale(tag) {
+				if err := rmdirTree(filepath.Join(mp.point, cgroupTop, e.Name())); err == nil {
+					fmt.Printf("note: removed cgroup %s, left by a killed run\n", filepath.Join(mp.point, cgroupTop, e.Name()))
+				}
+			}
+		}
+	}
 }
 
 // runInit is pid 1 of the bench's pid namespace: it prepares the mounts
@@ -232,7 +305,7 @@ func runInit() int {
 	// failed before its cleanup): report and kill it, by pid.
 	left := processes()
 	if len(left) > 0 {
-		fmt.Println("cleanup check: processes left in the bench's pid namespace (killed now):")
+		fmt.Println("cleanup check (processes): FAILED, left in the bench's pid namespace (killed now):")
 		for _, p := range left {
 			fmt.Printf("  - pid %d: %s\n", p.pid, p.cmdline)
 			_ = unix.Kill(p.pid, unix.SIGKILL)
@@ -243,6 +316,8 @@ func runInit() int {
 			time.Sleep(50 * time.Millisecond)
 		}
 		code = 1
+	} else {
+		fmt.Println("cleanup check (processes): ok (no daemon, shim or container process left)")
 	}
 	return code
 }
@@ -350,7 +425,7 @@ func isMountPoint(path string) (bool, error) {
 	return false, nil
 }
 
-type mountPoint struct{ point, fstype string }
+type mountPoint struct{ id, point, fstype string }
 
 func mountPoints() ([]mountPoint, error) {
 	f, err := os.Open("/proc/self/mountinfo")
@@ -366,7 +441,7 @@ func mountPoints() ([]mountPoint, error) {
 		fields := strings.Fields(sc.Text())
 		for i, fld := range fields {
 			if fld == "-" && i+1 < len(fields) {
-				out = append(out, mountPoint{unescapeMount(fields[4]), fields[i+1]})
+				out = append(out, mountPoint{fields[0], unescapeMount(fields[4]), fields[i+1]})
 				break
 			}
 		}
@@ -393,17 +468,31 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// mountsUnder returns the mount points at or below dir, deepest first.
-func mountsUnder(dir string) []string {
+// mountsUnder returns the mount points at or below dir, deepest first,
+// but those whose mount id is in old.
+func mountsUnder(dir string, old map[string]bool) []string {
 	mps, _ := mountPoints()
 	var out []string
 	for _, m := range mps {
+		if old[m.id] {
+			continue
+		}
 		if m.point == dir || strings.HasPrefix(m.point, dir+"/") {
 			out = append(out, m.point)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out
+}
+
+// mountIDs returns the ids of the mounts there are now.
+func mountIDs() map[string]bool {
+	mps, _ := mountPoints()
+	ids := make(map[string]bool, len(mps))
+	for _, m := range mps {
+		ids[m.id] = true
+	}
+	return ids
 }
 
 func countFiles(dir string) int {
