@@ -1,12 +1,17 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/capsa-dev/capsa/internal/mountinfo"
 	"github.com/capsa-dev/capsa/internal/shim"
@@ -31,9 +36,10 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 		cs = append(cs, c)
 	}
 	e.mu.Unlock()
+	shims := e.shimProcesses()
 	var errs []error
 	for _, c := range cs {
-		if err := e.reconcileContainer(ctx, c); err != nil {
+		if err := e.reconcileContainer(ctx, c, shims); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -43,7 +49,7 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (e *Engine) reconcileContainer(ctx context.Context, c *Container) error {
+func (e *Engine) reconcileContainer(ctx context.Context, c *Container, shims map[string]int) error {
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
 	c.mu.Lock()
@@ -66,13 +72,18 @@ func (e *Engine) reconcileContainer(ctx context.Context, c *Container) error {
 			e.monitor(c, id)
 		case err == nil:
 			// The shim outlived its container: end it and record the exit.
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if _, err := e.client(id).Shutdown(sctx, false); err != nil {
-				log.Warn("shut down shim", "err", err)
-			}
-			cancel()
+			// (It may be in the middle of a shutdown that the engine asked
+			// for before it stopped, and hang once it is done: endShim
+			// kills what lingers.)
+			e.endShim(ctx, id, shims[id])
 			e.recordExit(c, state.ExitCode, state.ExitedAt, "")
 		default:
+			// A shim that lives but does not answer (one whose client
+			// went away in the middle of its shutdown) serves no one.
+			if pid := shims[id]; pid != 0 {
+				log.Warn("end a shim that does not answer", "shim", pid, "err", err)
+				e.endShim(ctx, id, pid)
+			}
 			ex, rerr := shim.ReadExit(e.stateDir(id))
 			rt := c.runtimeName()
 			e.runtimeDelete(id, rt)
@@ -90,6 +101,9 @@ func (e *Engine) reconcileContainer(ctx context.Context, c *Container) error {
 			}
 		}
 	case st == StatusCreated || st == StatusExited:
+		if e.strayShim(ctx, c, id, shims[id]) {
+			return nil
+		}
 		if err := e.ensureMounted(ctx, id); err != nil {
 			err = fmt.Errorf("reconcile container %s: %w", shortID(id), err)
 			if serr := e.setState(c, StatusDead, func(s *State) { s.Error = err.Error() }); serr != nil {
@@ -98,9 +112,151 @@ func (e *Engine) reconcileContainer(ctx context.Context, c *Container) error {
 			return err
 		}
 	case st == StatusRemoving:
-		return e.setState(c, StatusDead, func(s *State) { s.Error = "engine stopped during removal" })
+		// A user's removal was under way: finish it (capsa has no
+		// volumes or links whose fate the user would have to decide).
+		if err := e.setState(c, StatusDead, func(s *State) { s.Error = "engine stopped during removal" }); err != nil {
+			return err
+		}
+		if err := e.setState(c, StatusRemoving, nil); err != nil {
+			return err
+		}
+		if err := e.cleanupContainer(ctx, id, c.runtimeName()); err != nil {
+			_ = e.setState(c, StatusDead, func(s *State) { s.Error = err.Error() })
+			return fmt.Errorf("finish removal of container %s: %w", shortID(id), err)
+		}
+		e.emit(Event{Type: "container", Action: "destroy", ID: id})
+		if err := e.deleteRecord(c); err != nil {
+			_ = e.setState(c, StatusDead, func(s *State) { s.Error = err.Error() })
+			return fmt.Errorf("finish removal of container %s: %w", shortID(id), err)
+		}
 	}
 	return nil
+}
+
+// strayShim deals with a shim of a container recorded as not running (the
+// engine died in Start, between the shim's launch and the record of the
+// start): a shim whose container runs is adopted, the container recorded
+// running and monitored (true); any other is shut down with its container,
+// whose runtime state goes too. pid is the shim's process, 0 if none was
+// seen. Preconditions: c.opMu held.
+func (e *Engine) strayShim(ctx context.Context, c *Container, id string, pid int) bool {
+	sock := filepath.Join(e.stateDir(id), shim.SocketName)
+	if pid == 0 {
+		if _, err := os.Stat(sock); err != nil {
+			return false
+		}
+	}
+	log := e.log.With("container", id)
+	cl := e.client(id)
+	// A shim just launched may not listen yet: give it a moment.
+	var state shim.State
+	var err error
+	for range 20 {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		state, err = cl.State(sctx)
+		cancel()
+		if err == nil || pid == 0 || !processAlive(pid) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err == nil && state.Status == shim.StatusRunning {
+		log.Info("adopt the running container of a shim launched before the engine stopped", "pid", state.Pid)
+		if err := e.ensureMounted(ctx, id); err != nil {
+			log.Warn("remount rootfs", "err", err)
+		}
+		err := e.setState(c, StatusRunning, func(s *State) {
+			health := s.Health
+			if health != nil {
+				health = &Health{Status: HealthStarting}
+			}
+			*s = State{Status: StatusRunning, Pid: state.Pid, ShimPid: pid, StartedAt: time.Now().UTC(), Health: health}
+		})
+		if err == nil {
+			e.monitor(c, id)
+			e.startHealthcheck(c)
+			return true
+		}
+		log.Warn("record adopted container", "err", err)
+	}
+	log.Info("shut down the shim of a container that is not running", "shim", pid)
+	e.endShim(ctx, id, pid)
+	e.runtimeDelete(id, c.runtimeName())
+	os.Remove(sock)
+	return false
+}
+
+// endShim ends the shim of container id, with its container: by a forced
+// shutdown if it answers, else (or if it lingers) by SIGKILL to pid (0:
+// no process known). The container's runtime state may be left: callers
+// delete it.
+func (e *Engine) endShim(ctx context.Context, id string, pid int) {
+	if _, err := os.Stat(filepath.Join(e.stateDir(id), shim.SocketName)); err == nil {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if _, err := e.client(id).Shutdown(sctx, true); err != nil {
+			e.log.Warn("shut down shim", "container", id, "err", err)
+		}
+		cancel()
+	}
+	if pid != 0 && !waitProcessGone(pid, 2*time.Second) {
+		e.log.Warn("kill a shim that does not end", "container", id, "shim", pid)
+		_ = unix.Kill(pid, unix.SIGKILL)
+		waitProcessGone(pid, 5*time.Second)
+	}
+}
+
+// shimProcesses finds the capsa-shim processes of this engine's
+// containers (by their --state-dir under the run root): container ID →
+// pid.
+func (e *Engine) shimProcesses() map[string]int {
+	out := map[string]int{}
+	base := filepath.Base(e.cfg.ShimPath)
+	prefix := filepath.Join(e.cfg.RunRoot, "containers") + "/"
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if filepath.Base(args[0]) != base {
+			continue
+		}
+		for i, a := range args {
+			if a == "--state-dir" && i+1 < len(args) && strings.HasPrefix(args[i+1], prefix) {
+				if id := strings.TrimPrefix(args[i+1], prefix); isID(id) {
+					out[id] = pid
+				}
+			}
+		}
+	}
+	return out
+}
+
+// processAlive reports whether pid exists and is not a zombie.
+func processAlive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+// waitProcessGone waits up to timeout for pid to end.
+func waitProcessGone(pid int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for processAlive(pid) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
 }
 
 // mountpoints returns the mount points of this process's mount namespace.
@@ -150,6 +306,12 @@ func (e *Engine) removeOrphans(ctx context.Context) error {
 	}
 	e.mu.Unlock()
 	orphans := map[string]bool{}
+	shims := e.shimProcesses()
+	for id := range shims {
+		if !known[id] {
+			orphans[id] = true
+		}
+	}
 	for _, dir := range []string{filepath.Join(e.cfg.RunRoot, "containers"), filepath.Join(e.cfg.DataRoot, "containers")} {
 		ents, err := os.ReadDir(dir)
 		if err != nil {
@@ -173,6 +335,9 @@ func (e *Engine) removeOrphans(ctx context.Context) error {
 	var errs []error
 	for id := range orphans {
 		e.log.Info("remove leftovers of a container without a record", "container", id)
+		if pid := shims[id]; pid != 0 {
+			e.endShim(ctx, id, pid)
+		}
 		if err := e.cleanupContainer(ctx, id, ""); err != nil {
 			errs = append(errs, fmt.Errorf("remove leftovers of container %s: %w", shortID(id), err))
 		}
