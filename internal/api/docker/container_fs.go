@@ -1,6 +1,8 @@
 package docker
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -41,6 +43,15 @@ func (s *Server) containerExport(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// fileNotFound is dockerd's message for a path missing in a container
+// (docker cp prints it as it is); other errors pass unchanged.
+func fileNotFound(err error, path, ref string) error {
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return errdefs.NotFound(fmt.Sprintf("Could not find the file %s in container %s", path, ref))
+	}
+	return err
+}
+
 func archivePath(r *http.Request) (string, error) {
 	p := r.URL.Query().Get("path")
 	if p == "" {
@@ -69,7 +80,7 @@ func (s *Server) containerArchiveHead(w http.ResponseWriter, r *http.Request) er
 	}
 	st, err := archive.StatPath(fs.Root, p)
 	if err != nil {
-		return err
+		return fileNotFound(err, p, r.PathValue("id"))
 	}
 	if err := s.statHeader(w, st); err != nil {
 		return err
@@ -89,7 +100,7 @@ func (s *Server) containerArchiveGet(w http.ResponseWriter, r *http.Request) err
 	}
 	rc, st, err := archive.CopyOut(r.Context(), fs.Root, p)
 	if err != nil {
-		return err
+		return fileNotFound(err, p, r.PathValue("id"))
 	}
 	defer rc.Close()
 	if err := s.statHeader(w, st); err != nil {
