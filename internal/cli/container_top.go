@@ -10,7 +10,7 @@ import (
 )
 
 func (c *CLI) newTopCommand() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "top CONTAINER [ps OPTIONS]",
 		Short: "Display the running processes of a container",
 		Args:  requiresMinArgs(1),
@@ -31,4 +31,7 @@ func (c *CLI) newTopCommand() *cobra.Command {
 			return w.Flush()
 		},
 	}
+	// What follows the container is ps's (docker top CONTAINER -o pid).
+	cmd.Flags().SetInterspersed(false)
+	return cmd
 }
