@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/capsa-dev/capsa/internal/errdefs"
 )
 
 // Pause freezes every process of a running container (the runtime's
@@ -27,6 +29,15 @@ func (e *Engine) freeze(ctx context.Context, ref, verb string, from, to Status) 
 	c.mu.Lock()
 	id, st := c.rec.ID, c.rec.State.Status
 	c.mu.Unlock()
+	// dockerd's words, which clients match.
+	switch {
+	case verb == "pause" && st == StatusPaused:
+		return errdefs.Conflict(fmt.Sprintf("Container %s is already paused", id))
+	case verb == "pause" && st != StatusRunning:
+		return errdefs.Conflict(fmt.Sprintf("Container %s is not running", id))
+	case verb == "resume" && st != StatusPaused:
+		return errdefs.Conflict(fmt.Sprintf("Container %s is not paused", id))
+	}
 	if st != from || !canTransition(st, to) {
 		return fmt.Errorf("%s container %s: %w", verb, shortID(id), &TransitionError{ID: id, From: st, To: to})
 	}
