@@ -112,6 +112,8 @@ type runOptions struct {
 	entrypoint  string
 	hostname    string
 	readOnly    bool
+	tmpfs       []string
+	shmSize     memBytes
 	capAdd      []string
 	capDrop     []string
 	privileged  bool
@@ -155,6 +157,8 @@ func (o *runOptions) addCreateFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
 	f.StringVarP(&o.hostname, "hostname", "h", "", "Container host name")
 	f.BoolVar(&o.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
+	f.StringArrayVar(&o.tmpfs, "tmpfs", nil, "Mount a tmpfs directory")
+	f.Var(&o.shmSize, "shm-size", "Size of /dev/shm")
 	f.StringSliceVar(&o.capAdd, "cap-add", nil, "Add Linux capabilities")
 	f.StringSliceVar(&o.capDrop, "cap-drop", nil, "Drop Linux capabilities")
 	f.BoolVar(&o.privileged, "privileged", false, "Give extended privileges to this container")
@@ -333,6 +337,15 @@ func (o *runOptions) parse(flags *pflag.FlagSet, args []string) (*containerConfi
 			Ulimits:    ulimits,
 		},
 	}
+	// --tmpfs PATH[:OPTIONS], as docker's.
+	for _, t := range o.tmpfs {
+		if host.Tmpfs == nil {
+			host.Tmpfs = map[string]string{}
+		}
+		dst, opts, _ := strings.Cut(t, ":")
+		host.Tmpfs[dst] = opts
+	}
+	host.ShmSize = int64(o.shmSize)
 	if flags.Changed("pids-limit") {
 		p := o.pidsLimit
 		host.PidsLimit = &p
