@@ -32,12 +32,6 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-func TestUnescapeMount(t *testing.T) {
-	if got, want := unescapeMount(`/tmp/a\040b`), "/tmp/a b"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-}
-
 // TestDockerArchive checks that the archive names its config and layer as
 // `docker load` and `ctr image import` expect.
 func TestDockerArchive(t *testing.T) {

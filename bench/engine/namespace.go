@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/capsa-dev/capsa/bench/internal/benchhost"
 	"golang.org/x/sys/unix"
 )
 
@@ -178,7 +178,7 @@ func runOuter(tag string) int {
 	// Cleanup checks. Each failure is reported and fails the run.
 	var problems []string
 	_ = os.Remove(madeList)
-	if err := removeCgroups(tag); err != nil {
+	if err := benchhost.RemoveCgroups(cgroupTop, tag); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if n := countFiles(tmp); n > 0 {
@@ -257,17 +257,17 @@ func sweepStale() {
 		fmt.Printf("note: removing %s, left by a killed run\n", d)
 		_ = os.RemoveAll(d)
 	}
-	mps, _ := mountPoints()
+	mps, _ := benchhost.Mounts()
 	for _, mp := range mps {
-		if mp.fstype != "cgroup" && mp.fstype != "cgroup2" {
+		if mp.FSType != "cgroup" && mp.FSType != "cgroup2" {
 			continue
 		}
-		ents, _ := os.ReadDir(filepath.Join(mp.point, cgroupTop))
+		ents, _ := os.ReadDir(filepath.Join(mp.Mountpoint, cgroupTop))
 		for _, e := range ents {
 			tag, _, _ := strings.Cut(e.Name(), "-")
 			if e.IsDir() && stale(tag) {
-				if err := rmdirTree(filepath.Join(mp.point, cgroupTop, e.Name())); err == nil {
-					fmt.Printf("note: removed cgroup %s, left by a killed run\n", filepath.Join(mp.point, cgroupTop, e.Name()))
+				if err := benchhost.RmdirTree(filepath.Join(mp.Mountpoint, cgroupTop, e.Name())); err == nil {
+					fmt.Printf("note: removed cgroup %s, left by a killed run\n", filepath.Join(mp.Mountpoint, cgroupTop, e.Name()))
 				}
 			}
 		}
@@ -357,7 +357,7 @@ func setupNamespace() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
 	}
-	if mounted, err := isMountPoint(unified); err != nil {
+	if mounted, err := benchhost.IsMountPoint(unified); err != nil {
 		return err
 	} else if mounted {
 		if err := unix.Unmount(unified, 0); err != nil {
@@ -412,73 +412,17 @@ func processes() []proc {
 	return out
 }
 
-func isMountPoint(path string) (bool, error) {
-	mps, err := mountPoints()
-	if err != nil {
-		return false, err
-	}
-	for _, m := range mps {
-		if m.point == path {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-type mountPoint struct{ id, point, fstype string }
-
-func mountPoints() ([]mountPoint, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []mountPoint
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// id parent maj:min root mountpoint options [optional...] - fstype source super
-		fields := strings.Fields(sc.Text())
-		for i, fld := range fields {
-			if fld == "-" && i+1 < len(fields) {
-				out = append(out, mountPoint{fields[0], unescapeMount(fields[4]), fields[i+1]})
-				break
-			}
-		}
-	}
-	return out, sc.Err()
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // mountsUnder returns the mount points at or below dir, deepest first,
 // but those whose mount id is in old.
 func mountsUnder(dir string, old map[string]bool) []string {
-	mps, _ := mountPoints()
+	mps, _ := benchhost.Mounts()
 	var out []string
 	for _, m := range mps {
-		if old[m.id] {
+		if old[strconv.Itoa(m.ID)] {
 			continue
 		}
-		if m.point == dir || strings.HasPrefix(m.point, dir+"/") {
-			out = append(out, m.point)
+		if m.Mountpoint == dir || strings.HasPrefix(m.Mountpoint, dir+"/") {
+			out = append(out, m.Mountpoint)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
@@ -487,10 +431,10 @@ func mountsUnder(dir string, old map[string]bool) []string {
 
 // mountIDs returns the ids of the mounts there are now.
 func mountIDs() map[string]bool {
-	mps, _ := mountPoints()
+	mps, _ := benchhost.Mounts()
 	ids := make(map[string]bool, len(mps))
 	for _, m := range mps {
-		ids[m.id] = true
+		ids[strconv.Itoa(m.ID)] = true
 	}
 	return ids
 }
@@ -504,62 +448,4 @@ func countFiles(dir string) int {
 		return nil
 	})
 	return n
-}
-
-// removeCgroups removes, in every hierarchy, the cgroups under
-// capsa-bench-engine whose names start with tag, then capsa-bench-engine
-// itself if it is empty. Only rmdir: a cgroup that still holds a task stays
-// and is reported.
-func removeCgroups(tag string) error {
-	mps, err := mountPoints()
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, mp := range mps {
-		if mp.fstype != "cgroup" && mp.fstype != "cgroup2" {
-			continue
-		}
-		top := filepath.Join(mp.point, cgroupTop)
-		entries, err := os.ReadDir(top)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), tag+"-") {
-				if err := rmdirTree(filepath.Join(top, e.Name())); err != nil {
-					errs = append(errs, err)
-				}
-			}
-		}
-		// Another bench's cgroups may still be in it: then it stays.
-		if err := unix.Rmdir(top); err != nil && !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EBUSY) {
-			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", top, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// rmdirTree removes a cgroup directory and the cgroups below it, deepest
-// first. The files in a cgroup directory vanish with it.
-func rmdirTree(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := rmdirTree(filepath.Join(dir, e.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	if err := unix.Rmdir(dir); err != nil {
-		return fmt.Errorf("remove cgroup %s: %w", dir, err)
-	}
-	return nil
 }

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 
+	"github.com/capsa-dev/capsa/bench/internal/benchhost"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,7 +50,7 @@ func runOuter(tag string) int {
 		}
 		code = 1
 	}
-	if err := removeCgroups(tag); err != nil {
+	if err := benchhost.RemoveCgroups(cgroupTop, tag); err != nil {
 		fmt.Fprintf(os.Stderr, "runlatency: %v\n", err)
 		code = 1
 	}
@@ -67,105 +64,12 @@ func enterPrivateMounts() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
 	}
-	mounted, err := isMountPoint(unified)
+	mounted, err := benchhost.IsMountPoint(unified)
 	if err != nil || !mounted {
 		return err
 	}
 	if err := unix.Unmount(unified, 0); err != nil {
 		return fmt.Errorf("unmount %s: %w", unified, err)
-	}
-	return nil
-}
-
-func isMountPoint(path string) (bool, error) {
-	mps, err := cgroupMounts()
-	if err != nil {
-		return false, err
-	}
-	for _, m := range mps {
-		if m == path {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// cgroupMounts lists the mount points of every cgroup and cgroup2 hierarchy
-// in this mount namespace.
-func cgroupMounts() ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// id parent maj:min root mountpoint options [optional...] - fstype source super
-		fields := strings.Fields(sc.Text())
-		for i, fld := range fields {
-			if fld == "-" && i+1 < len(fields) {
-				if t := fields[i+1]; t == "cgroup" || t == "cgroup2" {
-					out = append(out, fields[4])
-				}
-				break
-			}
-		}
-	}
-	return out, sc.Err()
-}
-
-// removeCgroups removes, in every hierarchy, the container cgroups under
-// capsa-bench whose names start with tag (runtimes that remove their own leave
-// none), then capsa-bench itself if it is empty. Only rmdir: a cgroup that
-// still holds a task stays and is reported.
-func removeCgroups(tag string) error {
-	mps, err := cgroupMounts()
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, mp := range mps {
-		top := filepath.Join(mp, cgroupTop)
-		entries, err := os.ReadDir(top)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), tag+"-") {
-				if err := rmdirTree(filepath.Join(top, e.Name())); err != nil {
-					errs = append(errs, err)
-				}
-			}
-		}
-		// Another benchmark's cgroups may still be in it: then it stays.
-		if err := unix.Rmdir(top); err != nil && !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EBUSY) {
-			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", top, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// rmdirTree removes a cgroup directory and the cgroups below it, deepest
-// first. The files in a cgroup directory are not removable and vanish with it.
-func rmdirTree(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := rmdirTree(filepath.Join(dir, e.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	if err := unix.Rmdir(dir); err != nil {
-		return fmt.Errorf("remove cgroup %s: %w", dir, err)
 	}
 	return nil
 }
