@@ -77,16 +77,23 @@ func (e *Engine) start(ctx context.Context, c *Container) error {
 		Stdin:       r.OpenStdin,
 		WaitStart:   true,
 	}
+	// Another runtime's error is in its own words: say whose.
+	runtimeErr := func(err error) error {
+		if r.Runtime != "" && r.Runtime != e.cfg.DefaultRuntime {
+			return fmt.Errorf("runtime %s (%s): %w", r.Runtime, cfg.Runtime, err)
+		}
+		return err
+	}
 	shimPid, err := shim.Launch(ctx, e.cfg.ShimPath, cfg, shimLog)
 	shimLog.Close()
 	if err != nil {
-		return e.startFailed(c, fail(err))
+		return e.startFailed(c, fail(runtimeErr(err)))
 	}
 	cl := e.client(id)
 	e.releaseAttachers(c)
 	if err := cl.Start(ctx); err != nil {
 		e.abandonShim(id)
-		return e.startFailed(c, fail(err))
+		return e.startFailed(c, fail(runtimeErr(err)))
 	}
 	st, err := cl.State(ctx)
 	if err != nil {
