@@ -74,7 +74,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 		name = "capsa_" + id[:12]
 	}
 	if !validName.MatchString(name) {
-		return Info{}, errdefs.Invalid(fmt.Sprintf("create container: invalid name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name))
+		return Info{}, invalidName(name)
 	}
 	if name[0] == '/' {
 		name = name[1:]
@@ -201,8 +201,14 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 	return c.info(e), nil
 }
 
+// nameConflict and invalidName are in dockerd's words, which clients
+// (docker-compose, testcontainers) match.
 func nameConflict(name, id string) error {
-	return errdefs.Conflict(fmt.Sprintf("the container name %q is already in use by container %q: remove (or rename) that container to reuse the name", "/"+name, id))
+	return errdefs.Conflict(fmt.Sprintf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", "/"+name, id))
+}
+
+func invalidName(name string) error {
+	return errdefs.Invalid(fmt.Sprintf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name))
 }
 
 // nameFree checks early that no container has name.

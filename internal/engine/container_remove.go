@@ -32,7 +32,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 		return errdefs.NotFound(fmt.Sprintf("no such container: %s", ref))
 	}
 	if st == StatusRestarting && !force {
-		return errdefs.Conflict(fmt.Sprintf("remove container %s: container is restarting: stop it first or force the removal", shortID(id)))
+		return errdefs.Conflict(fmt.Sprintf("You cannot remove a restarting container %s. Stop the container before attempting removal or force remove", id))
 	}
 	e.cancelRestart(c)
 	c.mu.Lock()
@@ -41,7 +41,11 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 	fail := func(err error) error { return fmt.Errorf("remove container %s: %w", shortID(id), err) }
 	if st.Running() {
 		if !force {
-			return errdefs.Conflict(fmt.Sprintf("remove container %s: container is %s: stop it first or force the removal", shortID(id), st))
+			// dockerd's words.
+			if st == StatusPaused {
+				return errdefs.Conflict(fmt.Sprintf("You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", id))
+			}
+			return errdefs.Conflict(fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", id))
 		}
 		// The exit the kill causes must not start the restart policy
 		// (which would also keep waitExit from seeing it exited).

@@ -18,7 +18,7 @@ func (e *Engine) Rename(ctx context.Context, ref, name string) error {
 	}
 	name = strings.TrimPrefix(name, "/")
 	if !validName.MatchString(name) {
-		return errdefs.Invalid(fmt.Sprintf("rename container: invalid name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name))
+		return invalidName(name)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
