@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -43,6 +45,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 func decodeBody(r *http.Request, v any) error {
 	if r.Body == nil {
 		return nil
+	}
+	// dockerd's CheckForJSON; a body without a Content-Type is taken as
+	// JSON (dockerd refuses it).
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return errdefs.Invalid(fmt.Sprintf("Content-Type specified (%s) must be 'application/json'", ct))
+		}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 4<<20))
 	if err := dec.Decode(v); err != nil {

@@ -117,6 +117,8 @@ func (s *Server) routes() {
 	s.handle("POST /images/prune", s.imagePrune)
 	s.handle("POST /networks/prune", s.networksPrune)
 	s.handle("POST /build/prune", s.buildPrune)
+	// Anything else: dockerd's JSON 404, not net/http's text.
+	s.handle("/", func(http.ResponseWriter, *http.Request) error { return errdefs.NotFound("page not found") })
 }
 
 type versionKey struct{}
