@@ -30,9 +30,6 @@ func (e *Engine) Restart(ctx context.Context, ref string, timeout time.Duration)
 	if err := e.start(ctx, c); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.rec.ManuallyStopped = false
-	c.mu.Unlock()
 	e.emit(Event{Type: "container", Action: "restart", ID: c.rec.ID})
 	return nil
 }

@@ -29,16 +29,13 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	}
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
-	if err := e.start(ctx, c); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.rec.ManuallyStopped = false
-	c.mu.Unlock()
-	return nil
+	return e.start(ctx, c)
 }
 
-// start is Start, also for the restart policy. Preconditions: c.opMu held.
+// start is Start, also for the restart policy; a start clears a user's
+// stop (which the restart policy respects) with the record of the start,
+// so that it holds across a restart of the engine. Preconditions: c.opMu
+// held.
 func (e *Engine) start(ctx context.Context, c *Container) error {
 	c.mu.Lock()
 	r := c.rec
@@ -106,6 +103,7 @@ func (e *Engine) start(ctx context.Context, c *Container) error {
 			health = &Health{Status: HealthStarting}
 		}
 		*s = State{Status: StatusRunning, Pid: st.Pid, ShimPid: shimPid, StartedAt: time.Now().UTC(), Health: health}
+		c.rec.ManuallyStopped = false // c.mu is held
 	})
 	if err != nil {
 		e.abandonShim(id)

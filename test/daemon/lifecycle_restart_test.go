@@ -172,6 +172,12 @@ func TestExitWhileDaemonDown(t *testing.T) {
 	d.MustCapsa("run", "-d", "--name", "seven", "busybox", "sh", "-c", "sleep 1; exit 7")
 	d.MustCapsa("run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 1; exit 3")
 	auto := d.MustCapsa("run", "-d", "--rm", "--name", "auto", "busybox", "sh", "-c", "sleep 1; exit 0")
+	// Stopped by a user, then started again: unless-stopped applies once
+	// more, across the restart of capsad too.
+	d.MustCapsa("run", "-d", "--name", "unless", "--restart", "unless-stopped", "busybox", "sh", "-c", "sleep 1; exit 5")
+	d.MustCapsa("stop", "-t", "0", "unless")
+	d.MustCapsa("start", "unless")
+	unlessPid := inspectPid(t, d, "unless")
 	alwaysPid := inspectPid(t, d, "always")
 	d.Kill9()
 	time.Sleep(2 * time.Second)
@@ -191,6 +197,13 @@ func TestExitWhileDaemonDown(t *testing.T) {
 		t.Errorf("always is not running again after restart: %s", inspect(d, "always", "{{.State.Status}} {{.State.ExitCode}}"))
 	} else if p := inspectPid(t, d, "always"); p == alwaysPid || !alive(p) {
 		t.Errorf("always runs with pid %d (was %d, alive %v)", p, alwaysPid, alive(p))
+	}
+	if !waitUntil(5*time.Second, func() bool {
+		return inspect(d, "unless", "{{.State.Running}}") == "true"
+	}) {
+		t.Errorf("unless-stopped, started again after a stop, is not running after restart: %s", inspect(d, "unless", "{{.State.Status}} {{.State.ExitCode}}"))
+	} else if p := inspectPid(t, d, "unless"); p == unlessPid {
+		t.Errorf("unless runs with its old pid %d", p)
 	}
 	if !waitUntil(5*time.Second, func() bool {
 		r := d.Capsa("inspect", auto)
