@@ -39,13 +39,27 @@ func TestKill9DuringCommand(t *testing.T) {
 	for _, op := range []string{"run", "stop", "rm"} {
 		for _, ms := range delays {
 			t.Run(fmt.Sprintf("%s/%dms", op, ms), func(t *testing.T) {
-				crashDuring(t, d, op, time.Duration(ms)*time.Millisecond)
+				crashDuring(t, d, op, time.Duration(ms)*time.Millisecond, d.Kill9)
 			})
 		}
 	}
 }
 
-func crashDuring(t *testing.T, d *daemontest.Daemon, op string, delay time.Duration) {
+// TestStopDuringCommand is TestKill9DuringCommand with a clean stop of
+// capsad (SIGTERM) while the command runs.
+func TestStopDuringCommand(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	for _, op := range []string{"run", "stop", "rm"} {
+		for _, ms := range []int{0, 20, 100, 400} {
+			t.Run(fmt.Sprintf("%s/%dms", op, ms), func(t *testing.T) {
+				crashDuring(t, d, op, time.Duration(ms)*time.Millisecond, d.Stop)
+			})
+		}
+	}
+}
+
+func crashDuring(t *testing.T, d *daemontest.Daemon, op string, delay time.Duration, down func()) {
 	var args []string
 	switch op {
 	case "run":
@@ -67,7 +81,7 @@ func crashDuring(t *testing.T, d *daemontest.Daemon, op string, delay time.Durat
 		t.Fatal(err)
 	}
 	time.Sleep(delay)
-	d.Kill9()
+	down()
 	_ = cmd.Wait()
 	if id := strings.TrimSpace(out.String()); len(id) == 64 {
 		ids = append(ids, id)
