@@ -21,15 +21,18 @@ import (
 // shared, and a page touched again is mapped again at the cost of a minor
 // fault. Only private, read-only mappings of the executable with no
 // anonymous (copy-on-write) page are dropped: for them, "drop" and "map
-// again from the file" give the same bytes.
+// again from the file" give the same bytes. The heap is freed after
+// smaps is read, so that reading it leaves no garbage behind, and the
+// mappings dropped last, so that the GC's code is not mapped again.
 func trimMemory() {
-	debug.FreeOSMemory()
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/self/exe", &st); err != nil {
+		debug.FreeOSMemory()
 		return
 	}
 	data, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
+		debug.FreeOSMemory()
 		return
 	}
 	type mapping struct {
@@ -68,6 +71,8 @@ func trimMemory() {
 	if cur.ok {
 		drop = append(drop, cur)
 	}
+	data, sc = nil, nil
+	debug.FreeOSMemory()
 	for _, m := range drop {
 		_, _, _ = unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_DONTNEED)
 	}
