@@ -194,3 +194,62 @@ func parallelRound(t *testing.T, d *daemontest.Daemon) {
 	// run --rm returns when the container is gone.
 	checkNothingLeft(t, d, ids)
 }
+
+// TestConcurrentOpsOnOneContainer: stop, start, restart, kill, rm -f and
+// inspect of one container at once end in a sane state and leave nothing
+// once it is removed; of parallel creates with one name exactly one wins.
+func TestConcurrentOpsOnOneContainer(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	var ids []string
+	for round := range 5 {
+		id := d.MustCapsa("run", "-d", "busybox", "sleep", "1000")
+		ids = append(ids, id)
+		var wg sync.WaitGroup
+		for _, args := range [][]string{
+			{"stop", "-t", "0", id}, {"start", id}, {"restart", "-t", "0", id}, {"kill", id},
+			{"inspect", id}, {"ps", "-a"}, {"start", id}, {"stop", "-t", "1", id},
+		} {
+			wg.Go(func() { d.Capsa(args...) })
+		}
+		if round%2 == 1 {
+			wg.Go(func() { d.Capsa("rm", "-f", id) })
+		}
+		wg.Wait()
+		if r := d.Capsa("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", id); r.Code == 0 {
+			st, pidStr, _ := strings.Cut(strings.TrimSpace(r.Stdout), " ")
+			pid, _ := strconv.Atoi(pidStr)
+			switch st {
+			case "running":
+				if !alive(pid) {
+					t.Errorf("round %d: running with pid %d, which is not alive", round, pid)
+				}
+			case "exited", "created":
+			default:
+				t.Errorf("round %d: container is %s", round, st)
+			}
+			if shims := d.Shims(); st == "running" && len(shims) != 1 || st != "running" && !waitUntil(2*time.Second, func() bool { return len(d.Shims()) == 0 }) {
+				t.Errorf("round %d: %s with shims %v", round, st, d.Shims())
+			}
+		}
+		d.Capsa("rm", "-f", id)
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, 10)
+	for i := range codes {
+		wg.Go(func() { codes[i] = d.Capsa("create", "--name", "same", "busybox", "true").Code })
+	}
+	wg.Wait()
+	won := 0
+	for _, c := range codes {
+		if c == 0 {
+			won++
+		}
+	}
+	if won != 1 {
+		t.Errorf("parallel creates of one name: exit codes %v, want exactly one 0", codes)
+	}
+	ids = append(ids, d.IDs()...)
+	d.MustCapsa("rm", "same")
+	checkNothingLeft(t, d, ids)
+}
