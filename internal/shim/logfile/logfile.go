@@ -27,7 +27,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/capsa-dev/capsa/internal/shim/jsonwire"
 )
 
 // MaxLine is the longest piece of a line written as one entry; longer lines
@@ -117,69 +118,12 @@ func (w *Writer) WriteEntry(stream string, log []byte, t time.Time) error {
 // appendEntry appends the JSON line of one entry to b.
 func appendEntry(b []byte, stream string, log []byte, t time.Time) []byte {
 	b = append(b, `{"log":`...)
-	b = appendString(b, log)
+	b = jsonwire.AppendString(b, log)
 	b = append(b, `,"stream":`...)
-	b = appendString(b, []byte(stream))
+	b = jsonwire.AppendString(b, []byte(stream))
 	b = append(b, `,"time":"`...)
 	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
 	return append(b, "\"}\n"...)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string, byte for byte as encoding/json
-// writes it (HTML characters, U+2028 and U+2029 escaped; invalid UTF-8
-// replaced with U+FFFD, as Docker's encoder does), without its reflection
-// and allocations: this runs for every line a container writes.
-func appendString(b, s []byte) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // rotate shifts name.i to name.i+1, name to name.1, and opens a new name.
