@@ -176,7 +176,7 @@ func (e *Engine) ExecStart(ctx context.Context, execID string, opts ExecStartOpt
 		x.mu.Lock()
 		x.exitCode = &code
 		x.mu.Unlock()
-		return nil, fmt.Errorf("exec in container %s: %w", shortID(x.containerID), err)
+		return nil, err // the shim's error names the exec and the container
 	}
 	x.mu.Lock()
 	x.pid = pid

@@ -55,6 +55,9 @@ func TestFeatureExec(t *testing.T) {
 	if r := d.Capsa("exec", "box", "no-such-command"); (r.Code != 127 && r.Code != 126) || !strings.Contains(r.Stdout+r.Stderr, `"no-such-command": executable file not found`) {
 		t.Errorf("exec of an unknown command: want 126 or 127 and the error; %v", r)
 	}
+	if r := d.Capsa("exec", "box", "no-such-command"); strings.Count(r.Stdout+r.Stderr, "in container") > 1 {
+		t.Errorf("exec of an unknown command: the error names the container more than once: %v", r)
+	}
 	if r := d.Docker("exec", "box", "no-such-command"); (r.Code != 127 && r.Code != 126) || !strings.Contains(r.Stdout+r.Stderr, `"no-such-command": executable file not found`) {
 		t.Errorf("docker exec of an unknown command: want 126 or 127 and the error; %v", r)
 	}
