@@ -74,10 +74,10 @@ func (e *Engine) ExecCreate(ctx context.Context, ref string, cfg ExecConfig) (st
 	id, st := c.rec.ID, c.rec.State.Status
 	c.mu.Unlock()
 	if st == StatusPaused {
-		return "", errdefs.Conflict(fmt.Sprintf("container %s is paused, unpause the container before exec", shortID(id)))
+		return "", errdefs.Conflict(fmt.Sprintf("Container %s is paused, unpause the container before exec", id))
 	}
 	if st != StatusRunning {
-		return "", errdefs.Conflict(fmt.Sprintf("container %s is not running", shortID(id)))
+		return "", errdefs.Conflict(fmt.Sprintf("Container %s is not running", id))
 	}
 	if len(cfg.Cmd) == 0 {
 		return "", errdefs.Invalid("exec: no command specified")
@@ -161,7 +161,7 @@ func (e *Engine) ExecStart(ctx context.Context, execID string, opts ExecStartOpt
 	st := c.rec.State.Status
 	c.mu.Unlock()
 	if st != StatusRunning {
-		return nil, errdefs.Conflict(fmt.Sprintf("container %s is not running", shortID(x.containerID)))
+		return nil, errdefs.Conflict(fmt.Sprintf("Container %s is not running", x.containerID))
 	}
 	proc, err := e.execProcess(ctx, x)
 	if err != nil {

@@ -26,7 +26,7 @@ func (e *Engine) Rename(ctx context.Context, ref, name string) error {
 	defer c.mu.Unlock()
 	old := c.rec.Name
 	if old == name {
-		return errdefs.Invalid(fmt.Sprintf("rename container %s: it is already named %q", shortID(c.rec.ID), name))
+		return errdefs.Invalid("Renaming a container with the same name as its current name")
 	}
 	if id, ok := e.names[name]; ok {
 		return nameConflict(name, id)

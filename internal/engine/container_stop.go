@@ -106,7 +106,8 @@ func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
 	id, st := c.rec.ID, c.rec.State.Status
 	c.mu.Unlock()
 	if !st.Running() {
-		return errdefs.Conflict(fmt.Sprintf("kill container %s: container is %s, not running", shortID(id), st))
+		// dockerd's words.
+		return errdefs.Conflict(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", ref, id))
 	}
 	if signal == "" {
 		signal = "KILL"

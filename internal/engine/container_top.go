@@ -24,7 +24,7 @@ func (e *Engine) Top(ctx context.Context, ref, psArgs string) (titles []string, 
 	id, st, rt := c.rec.ID, c.rec.State.Status, c.rec.Runtime
 	c.mu.Unlock()
 	if st != StatusRunning && st != StatusPaused {
-		return nil, nil, errdefs.Conflict(fmt.Sprintf("top of container %s: container is %s, not running", shortID(id), st))
+		return nil, nil, errdefs.Conflict(fmt.Sprintf("Container %s is not running", id))
 	}
 	out, err := execRuntime(ctx, e.runtimePath(rt), "--root", e.runtimeRoot(rt), "ps", "--format", "json", id)
 	if err != nil {

@@ -69,9 +69,20 @@ func TestFeatureBadInput(t *testing.T) {
 	if r := d.Capsa("create", "--name", "dup", "busybox"); r.Code != 125 || !strings.Contains(r.Stderr, want) {
 		t.Errorf("create with a name in use: %v", r)
 	}
-	if r := d.Capsa("rename", "dup", "dup"); r.Code == 0 {
+	if r := d.Capsa("rename", "dup", "dup"); r.Code != 1 || !strings.Contains(r.Stderr, "Error response from daemon: Renaming a container with the same name as its current name") {
 		t.Errorf("rename to the same name: %v", r)
 	}
+	// Verbs that need a running container, in dockerd's words.
+	sid := d.MustCapsa("create", "--name", "idle", "busybox", "true")
+	for _, args := range [][]string{{"exec", "idle", "true"}, {"top", "idle"}, {"pause", "idle"}} {
+		if r := d.Capsa(args...); r.Code != 1 || r.Stderr != "Error response from daemon: Container "+sid+" is not running\n" {
+			t.Errorf("%s of a created container: %v", args[0], r)
+		}
+	}
+	if r := d.Capsa("kill", "idle"); r.Code != 1 || r.Stderr != "Error response from daemon: Cannot kill container: idle: Container "+sid+" is not running\n" {
+		t.Errorf("kill of a created container: %v", r)
+	}
+	d.MustCapsa("rm", "idle")
 	// Starting a running container is no error, as docker's.
 	if r := d.Capsa("start", "dup"); r.Code != 0 || r.Stdout != "dup\n" {
 		t.Errorf("start of a running container: %v", r)
