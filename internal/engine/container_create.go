@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/capsa-dev/capsa/internal/atomicfile"
@@ -145,7 +148,6 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 	so := []oci.SpecOpt{
 		oci.WithRootfs(rootfs, false),
 		oci.WithImageConfig(img.Config().Config),
-		oci.WithHostname(id[:12]),
 		oci.WithTTY(opts.Tty),
 	}
 	if opts.Cmd != nil {
@@ -158,6 +160,14 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 		so = append(so, oci.WithLabels(opts.Labels))
 	}
 	so = append(so, opts.SpecOpts...)
+	// The hostname is the short ID unless -h gave one: after the caller's
+	// options, so that HOSTNAME in the environment is the real one.
+	so = append(so, func(ctx context.Context, s *specs.Spec) error {
+		if s.Hostname != "" {
+			return nil
+		}
+		return oci.WithHostname(id[:12])(ctx, s)
+	})
 	so = append(so, oci.WithCgroupsPath("/capsa/"+id))
 	spec, err := oci.Generate(ctx, so...)
 	if err != nil {
@@ -173,7 +183,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 
 	rec := record{
 		ID: id, Name: name, Image: opts.Image, ImageID: ref.ID, Created: time.Now().UTC(),
-		Cmd: spec.Process.Args, Env: spec.Process.Env, Tty: opts.Tty,
+		Cmd: spec.Process.Args, Env: configEnv(spec.Process.Env, img.Config().Config.Env, opts.Env), Tty: opts.Tty,
 		StopSignal: spec.Annotations[oci.AnnotationStopSignal],
 		State:      State{Status: StatusCreated},
 		Labels:     opts.Labels, OpenStdin: opts.OpenStdin, StdinOnce: opts.StdinOnce,
@@ -277,4 +287,27 @@ func (e *Engine) deleteRecord(c *Container) error {
 	close(c.changed)
 	c.changed = make(chan struct{})
 	return nil
+}
+
+// configEnv is the environment docker's Config.Env shows: the process's
+// without HOSTNAME and TERM, which dockerd adds when the container starts
+// unless the image or the user set them.
+func configEnv(env, imageEnv, userEnv []string) []string {
+	set := func(name string) bool {
+		for _, e := range slices.Concat(imageEnv, userEnv) {
+			if k, _, _ := strings.Cut(e, "="); k == name {
+				return true
+			}
+		}
+		return false
+	}
+	out := make([]string, 0, len(env))
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if (k == "HOSTNAME" || k == "TERM") && !set(k) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
