@@ -150,10 +150,18 @@ func statusText(in engine.Info, now time.Time) string {
 
 func summary(in engine.Info, now time.Time) container.Summary {
 	cfg, hc := configs(in)
-	cmd := strings.Join(append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...), " ")
-	if cmd == "" {
-		cmd = strings.Join(in.Cmd, " ")
+	args := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
+	if len(args) == 0 {
+		args = in.Cmd
 	}
+	// dockerd's Command: the path, then the arguments, those with a space
+	// in single quotes.
+	for i, a := range args {
+		if i > 0 && strings.Contains(a, " ") {
+			args[i] = "'" + a + "'"
+		}
+	}
+	cmd := strings.Join(args, " ")
 	sm := container.Summary{
 		ID: in.ID, Names: []string{"/" + in.Name}, Image: in.Image, ImageID: in.ImageID,
 		Command: cmd, Created: in.Created.Unix(), Ports: []container.PortSummary{},
