@@ -117,7 +117,12 @@
 // mappings of the binary's read-only pages (the kernel maps most of a
 // binary on a few faults; the steady state needs little of it): see
 // trimMemory. Each output line is written to the log without reflection or
-// allocation (logfile's own JSON string encoder).
+// allocation (logfile's own JSON string encoder). The protocol's JSON is
+// read and written by hand (package jsonwire: strict, an unknown field
+// is an error) and its sockets are plain fds served by the runtime's
+// poller (socket_linux.go): neither encoding/json nor net runs in a shim,
+// whose pages would otherwise come back after the trim with the engine's
+// first requests. No heap profiling (MemProfileRate 0).
 //
 // # Reaping
 //

@@ -3,11 +3,9 @@ package shim
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/capsa-dev/capsa/internal/shim/jsonwire"
 )
 
 // maxExecs bounds the exec records a shim keeps: beyond it, the oldest
@@ -38,7 +38,7 @@ type execProc struct {
 
 	// sinkMu guards sink.
 	sinkMu sync.Mutex
-	sink   net.Conn // where the output goes; nil: discarded
+	sink   *os.File // where the output goes; nil: discarded
 
 	// Shim.execMu guards the fields below.
 	pidfd    int // -1 once closed
@@ -231,20 +231,29 @@ func execProcessJSON(req Request) ([]byte, error) {
 	if len(req.Process) == 0 {
 		return nil, errors.New("no process")
 	}
-	var p map[string]json.RawMessage
-	if err := json.Unmarshal(req.Process, &p); err != nil || p == nil {
+	b := append(make([]byte, 0, len(req.Process)+64), '{')
+	err := jsonwire.Object(req.Process, func(name string, v []byte) error {
+		if name != "terminal" && name != "consoleSize" {
+			b = appendString(b, name)
+			b = append(b, ':')
+			b = append(b, v...)
+			b = append(b, ',')
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, errors.New("process: want a JSON object (a runtime-spec process)")
 	}
-	if req.Terminal {
-		p["terminal"] = json.RawMessage("true")
-		if req.Rows > 0 && req.Cols > 0 {
-			p["consoleSize"] = json.RawMessage(fmt.Sprintf(`{"height":%d,"width":%d}`, req.Rows, req.Cols))
-		}
-	} else {
-		p["terminal"] = json.RawMessage("false")
-		delete(p, "consoleSize")
+	b = append(b, `"terminal":`...)
+	b = strconv.AppendBool(b, req.Terminal)
+	if req.Terminal && req.Rows > 0 && req.Cols > 0 {
+		b = append(b, `,"consoleSize":{"height":`...)
+		b = strconv.AppendUint(b, uint64(req.Rows), 10)
+		b = append(b, `,"width":`...)
+		b = strconv.AppendUint(b, uint64(req.Cols), 10)
+		b = append(b, '}')
 	}
-	return json.Marshal(p)
+	return append(b, '}'), nil
 }
 
 // addExec records ep, dropping the oldest finished records beyond
@@ -289,7 +298,7 @@ func (s *Shim) killExec(ep *execProc, sig unix.Signal) error {
 
 // copyExecOutput copies the exec's output to sink (nil: discarded) until
 // it ends: frames, or the raw bytes of a terminal.
-func (s *Shim) copyExecOutput(ep *execProc, sink net.Conn) {
+func (s *Shim) copyExecOutput(ep *execProc, sink *os.File) {
 	ep.sinkMu.Lock()
 	ep.sink = sink
 	ep.sinkMu.Unlock()
@@ -303,12 +312,13 @@ func (s *Shim) copyExecOutput(ep *execProc, sink net.Conn) {
 		go func() {
 			defer wg.Done()
 			defer f.Close()
-			buf := make([]byte, 32*1024)
+			// Room for a frame's header before the bytes read.
+			buf := make([]byte, 8+32*1024)
 			for {
-				n, err := f.Read(buf)
+				n, err := f.Read(buf[8:])
 				if n > 0 {
 					ep.copied.Add(int64(n))
-					ep.write(stream, buf[:n])
+					ep.write(stream, buf[:8+n])
 				}
 				if err != nil {
 					return
@@ -322,9 +332,11 @@ func (s *Shim) copyExecOutput(ep *execProc, sink net.Conn) {
 	}()
 }
 
-// write sends p to the sink; a sink that fails is dropped (the output is
-// then discarded: the process must not block on a client that left).
-func (ep *execProc) write(stream byte, p []byte) {
+// write sends buf[8:] to the sink, in one write: a frame whose header
+// goes in buf[:8], or the raw bytes of a terminal. A sink that fails is
+// dropped (the output is then discarded: the process must not block on a
+// client that left).
+func (ep *execProc) write(stream byte, buf []byte) {
 	ep.sinkMu.Lock()
 	defer ep.sinkMu.Unlock()
 	if ep.sink == nil {
@@ -332,10 +344,11 @@ func (ep *execProc) write(stream byte, p []byte) {
 	}
 	var err error
 	if ep.terminal {
-		_, err = ep.sink.Write(p)
+		_, err = ep.sink.Write(buf[8:])
 	} else {
-		hdr := frameHeader(stream, len(p))
-		_, err = (&net.Buffers{hdr[:], p}).WriteTo(ep.sink)
+		hdr := frameHeader(stream, len(buf)-8)
+		copy(buf, hdr[:])
+		_, err = ep.sink.Write(buf)
 	}
 	if err != nil {
 		ep.sink.Close()
@@ -356,20 +369,20 @@ func (ep *execProc) endStream() {
 // serveExec answers an exec request on conn and, unless detached, turns
 // conn into the exec's stream until the process has exited and its output
 // ended.
-func (s *Shim) serveExec(ctx context.Context, conn *net.UnixConn, br *bufio.Reader, enc *json.Encoder, req Request) {
+func (s *Shim) serveExec(ctx context.Context, conn *os.File, br *bufio.Reader, req Request) {
 	ep, err := s.startExec(ctx, req)
 	if err != nil {
-		_ = enc.Encode(Response{Error: err.Error()})
+		_ = reply(conn, Response{Error: err.Error()})
 		conn.Close()
 		return
 	}
 	if req.Detach {
-		_ = enc.Encode(Response{OK: true, Pid: ep.pid})
+		_ = reply(conn, Response{OK: true, Pid: ep.pid})
 		conn.Close()
 		s.copyExecOutput(ep, nil)
 		return
 	}
-	if err := enc.Encode(Response{OK: true, Pid: ep.pid}); err != nil {
+	if err := reply(conn, Response{OK: true, Pid: ep.pid}); err != nil {
 		conn.Close()
 		s.copyExecOutput(ep, nil)
 		ep.closeStdin()

@@ -110,11 +110,7 @@ const (
 )
 
 func writeExit(dir string, e Exit) error {
-	data, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(filepath.Join(dir, ExitName), append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ExitName), appendExit(nil, e), 0o600); err != nil {
 		return fmt.Errorf("record exit of container %q: %w", e.ID, err)
 	}
 	return nil

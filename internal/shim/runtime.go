@@ -3,13 +3,14 @@ package shim
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/capsa-dev/capsa/internal/shim/jsonwire"
 )
 
 // runtime runs one runtime command with stdio on /dev/null.
@@ -87,12 +88,18 @@ func lastError(path string, off int64) string {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var rec struct {
-			Level string `json:"level"`
-			Msg   string `json:"msg"`
-		}
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Level == "error" && rec.Msg != "" {
-			msg = rec.Msg
+		var level, m string
+		err := jsonwire.Object(sc.Bytes(), func(name string, v []byte) error {
+			switch name {
+			case "level":
+				level, _ = jsonwire.String(v)
+			case "msg":
+				m, _ = jsonwire.String(v)
+			}
+			return nil
+		})
+		if err == nil && level == "error" && m != "" {
+			msg = m
 		}
 	}
 	return msg

@@ -3,11 +3,9 @@ package shim
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"time"
 
@@ -21,14 +19,9 @@ const maxRequest = 64 * 1024
 func (s *Shim) serve() {
 	go func() {
 		for {
-			conn, err := s.ln.AcceptUnix()
+			conn, err := s.ln.accept()
 			if err != nil {
-				select {
-				case <-s.done:
-					return
-				default:
-				}
-				if errors.Is(err, net.ErrClosed) {
+				if errors.Is(err, os.ErrClosed) {
 					return
 				}
 				s.log.Warn("accept", "err", err)
@@ -42,7 +35,7 @@ func (s *Shim) serve() {
 }
 
 // handle answers the requests of one connection.
-func (s *Shim) handle(conn *net.UnixConn) {
+func (s *Shim) handle(conn *os.File) {
 	closeConn := true
 	defer func() {
 		if closeConn {
@@ -60,28 +53,27 @@ func (s *Shim) handle(conn *net.UnixConn) {
 		}
 	}()
 	br := bufio.NewReaderSize(conn, 4096)
-	enc := json.NewEncoder(conn)
 	for {
 		line, err := readLine(br)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				_ = enc.Encode(Response{Error: fmt.Sprintf("container %q: %v", s.cfg.ID, err)})
+				_ = reply(conn, Response{Error: fmt.Sprintf("container %q: %v", s.cfg.ID, err)})
 			}
 			return
 		}
-		var req Request
-		if err := json.Unmarshal(line, &req); err != nil {
-			_ = enc.Encode(Response{Error: fmt.Sprintf("container %q: bad request: %v", s.cfg.ID, err)})
+		req, err := decodeRequest(line)
+		if err != nil {
+			_ = reply(conn, Response{Error: fmt.Sprintf("container %q: bad request: %v", s.cfg.ID, err)})
 			return
 		}
 		if req.Op == OpAttach {
 			closeConn = false
-			s.attach(conn, br, enc, req)
+			s.attach(conn, br, req)
 			return
 		}
 		if req.Op == OpExec {
 			closeConn = false
-			s.serveExec(ctx, conn, br, enc, req)
+			s.serveExec(ctx, conn, br, req)
 			return
 		}
 		if req.Op == OpWait {
@@ -94,11 +86,11 @@ func (s *Shim) handle(conn *net.UnixConn) {
 				}
 			}()
 			resp, _ := s.do(ctx, req)
-			_ = enc.Encode(resp)
+			_ = reply(conn, resp)
 			return
 		}
 		resp, after := s.do(ctx, req)
-		if err := enc.Encode(resp); err != nil {
+		if err := reply(conn, resp); err != nil {
 			return
 		}
 		if after != nil {
@@ -106,6 +98,12 @@ func (s *Shim) handle(conn *net.UnixConn) {
 			return
 		}
 	}
+}
+
+// reply writes one response line.
+func reply(conn *os.File, r Response) error {
+	_, err := conn.Write(appendResponse(make([]byte, 0, 256), r))
+	return err
 }
 
 func readLine(br *bufio.Reader) ([]byte, error) {
@@ -284,22 +282,22 @@ func (s *Shim) do(ctx context.Context, req Request) (resp Response, after func()
 
 // attach streams the output to conn as frames and, with stdin, the
 // client's bytes to the container.
-func (s *Shim) attach(conn *net.UnixConn, br *bufio.Reader, enc *json.Encoder, req Request) {
+func (s *Shim) attach(conn *os.File, br *bufio.Reader, req Request) {
 	defer conn.Close()
 	id := s.cfg.ID
 	var stdin io.Writer
 	if req.Stdin {
 		if !s.cfg.Stdin {
-			_ = enc.Encode(Response{Error: fmt.Sprintf("attach container %q: its stdin is not open (the shim runs without --stdin)", id)})
+			_ = reply(conn, Response{Error: fmt.Sprintf("attach container %q: its stdin is not open (the shim runs without --stdin)", id)})
 			return
 		}
 		if stdin = s.stdinWriter(); stdin == nil {
-			_ = enc.Encode(Response{Error: fmt.Sprintf("attach container %q: its stdin is closed", id)})
+			_ = reply(conn, Response{Error: fmt.Sprintf("attach container %q: its stdin is closed", id)})
 			return
 		}
 	}
 	ch, ok := s.out.subscribe()
-	if err := enc.Encode(Response{OK: true}); err != nil {
+	if err := reply(conn, Response{OK: true}); err != nil {
 		if ok {
 			s.out.unsubscribe(ch)
 		}

@@ -2,13 +2,11 @@ package shim
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -50,7 +48,7 @@ type Shim struct {
 	out    *broadcaster
 	ioDone chan struct{} // closed when every output stream has ended
 	kick   chan struct{} // a reaper pass is wanted
-	ln     *net.UnixListener
+	ln     *listener
 
 	// stdinMu guards stdin.
 	stdinMu sync.Mutex
@@ -190,8 +188,7 @@ func newShim(cfg Config) *Shim {
 }
 
 func writeReady(w io.Writer, r Ready) {
-	data, _ := json.Marshal(r)
-	_, _ = w.Write(append(data, '\n'))
+	_, _ = w.Write(appendReady(nil, r))
 }
 
 func (s *Shim) path(name string) string { return filepath.Join(s.cfg.StateDir, name) }
@@ -256,8 +253,7 @@ func (s *Shim) listen() error {
 		return fmt.Errorf("shim for container %q: state dir: %w", id, err)
 	}
 	sock := s.path(SocketName)
-	if c, err := net.Dial("unix", sock); err == nil {
-		c.Close()
+	if serving(sock) {
 		return fmt.Errorf("shim for container %q: a shim already serves %s", id, sock)
 	}
 	// A stale socket, and the outcome of an earlier run, must go.
@@ -272,19 +268,6 @@ func (s *Shim) listen() error {
 	}
 	s.ln = ln
 	return nil
-}
-
-// listenUnix listens on a filesystem socket of mode 0600. The umask makes
-// the socket 0600 from the start, with no window in which a chmod has not
-// yet happened; nothing else creates files while it is set.
-func listenUnix(path string) (*net.UnixListener, error) {
-	old := unix.Umask(0o177)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	unix.Umask(old)
-	if err != nil {
-		return nil, err
-	}
-	return ln, nil
 }
 
 // create runs the runtime's create with the container's stdio, and returns
@@ -365,7 +348,7 @@ func (s *Shim) create(ctx context.Context) (outs []*os.File, retErr error) {
 // consoleSocket is a socket a runtime sends a pty master to.
 type consoleSocket struct {
 	path   string
-	ln     *net.UnixListener
+	ln     *listener
 	master chan *os.File
 }
 
@@ -399,41 +382,22 @@ func (c *consoleSocket) close() {
 
 // recvMaster accepts one connection on the console socket and returns the
 // fd it carries (SCM_RIGHTS), non-blocking, or nil.
-func recvMaster(ln *net.UnixListener) *os.File {
-	conn, err := ln.AcceptUnix()
+func recvMaster(ln *listener) *os.File {
+	conn, err := ln.accept()
 	if err != nil {
 		return nil
 	}
 	defer conn.Close()
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4*4))
-	_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	fd, err := recvFD(conn)
 	if err != nil {
 		return nil
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return nil
-	}
-	var fds []int
-	for _, m := range msgs {
-		if f, err := unix.ParseUnixRights(&m); err == nil {
-			fds = append(fds, f...)
-		}
-	}
-	if len(fds) == 0 {
-		return nil
-	}
-	for _, fd := range fds[1:] {
-		unix.Close(fd)
-	}
-	unix.CloseOnExec(fds[0])
 	// Non-blocking: the poller then serves it, and Close wakes a read.
-	if err := unix.SetNonblock(fds[0], true); err != nil {
-		unix.Close(fds[0])
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
 		return nil
 	}
-	return os.NewFile(uintptr(fds[0]), "pty-master")
+	return os.NewFile(uintptr(fd), "pty-master")
 }
 
 func (s *Shim) closeStdin() {
