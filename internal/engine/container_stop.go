@@ -20,15 +20,27 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) er
 		return err
 	}
 	c.opMu.Lock()
-	defer c.opMu.Unlock()
 	c.mu.Lock()
 	c.rec.ManuallyStopped = true
+	id, auto, wasRunning := c.rec.ID, c.rec.AutoRemove, c.rec.State.Status.Running()
 	c.mu.Unlock()
 	e.cancelRestart(c)
 	if err := e.stop(ctx, c, e.stopTimeout(c, timeout)); err != nil {
+		c.opMu.Unlock()
 		return err
 	}
-	e.emit(Event{Type: "container", Action: "stop", ID: c.rec.ID})
+	e.emit(Event{Type: "container", Action: "stop", ID: id})
+	c.opMu.Unlock()
+	// A --rm container is gone when stop returns, as with dockerd: a
+	// script's "stop x; run --name x" must not meet the old one. The
+	// removal needs opMu, so this waits after releasing it.
+	if auto && wasRunning {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if ready, err := e.WaitFor(wctx, id, WaitRemoved); err == nil {
+			_, _ = ready()
+		}
+	}
 	return nil
 }
 

@@ -81,6 +81,14 @@ func TestFeatureStop(t *testing.T) {
 	if r := d.Capsa("stop", "nosuch"); r.Code != 1 || r.Stderr != "Error response from daemon: No such container: nosuch\n" {
 		t.Errorf("stop of a missing container: %v", r)
 	}
+	// A --rm container is gone when stop returns: its name is free.
+	for i := 0; i < 3; i++ {
+		d.MustCapsa("run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "1000")
+		d.MustCapsa("stop", "-t", "0", "gone")
+		if out := d.MustCapsa("ps", "-a", "--filter", "name=gone", "--format", "{{.Names}} {{.Status}}"); out != "" {
+			t.Errorf("a --rm container is still listed after stop returned: %q", out)
+		}
+	}
 	// kill -s sends that signal.
 	d.MustCapsa("run", "-d", "--name", "hup", "busybox", "sh", "-c",
 		"trap 'exit 9' HUP; while true; do sleep 0.1; done")
