@@ -3,9 +3,11 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/capsa-dev/capsa/internal/errdefs"
+	"github.com/capsa-dev/capsa/internal/oci"
 )
 
 // Stop sends the container its stop signal (its own, the image's, or
@@ -60,6 +62,7 @@ func (e *Engine) stop(ctx context.Context, c *Container, timeout time.Duration) 
 	}
 	cl := e.client(id)
 	if timeout > 0 {
+		e.emitKill(id, sig)
 		if err := cl.Kill(ctx, sig, false); err != nil && c.status().Running() {
 			e.log.Debug("stop signal", "container", id, "err", err)
 		}
@@ -67,6 +70,7 @@ func (e *Engine) stop(ctx context.Context, c *Container, timeout time.Duration) 
 			return err
 		}
 	}
+	e.emitKill(id, "KILL")
 	if err := cl.Kill(ctx, "KILL", true); err != nil && c.status().Running() {
 		return fmt.Errorf("stop container %s: %w", shortID(id), err)
 	}
@@ -135,8 +139,17 @@ func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
 	if err := e.client(id).Kill(ctx, signal, false); err != nil {
 		return fmt.Errorf("kill container %s: %w", shortID(id), err)
 	}
-	e.emit(Event{Type: "container", Action: "kill", ID: id, Attributes: map[string]string{"signal": signal}})
+	e.emitKill(id, signal)
 	return nil
+}
+
+// emitKill reports a signal sent to container id, by kill or by stop, as
+// dockerd does: a kill event whose signal is the number ("15").
+func (e *Engine) emitKill(id, signal string) {
+	if n, err := oci.ParseSignal(signal); err == nil {
+		signal = strconv.Itoa(int(n))
+	}
+	e.emit(Event{Type: "container", Action: "kill", ID: id, Attributes: map[string]string{"signal": signal}})
 }
 
 // Wait blocks until the container has exited and returns its exit code.

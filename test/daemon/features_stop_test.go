@@ -97,4 +97,22 @@ func TestFeatureStop(t *testing.T) {
 	if r := d.Capsa("wait", "hup"); r.Stdout != "9\n" {
 		t.Errorf("wait after kill -s HUP: %v", r)
 	}
+
+	// Events of stop and kill as dockerd's: a kill event per signal sent,
+	// with its number; stop's after the die.
+	until := time.Now().Format(time.RFC3339Nano)
+	events := func(name string) string {
+		return d.MustCapsa("events", "--since", "0", "--until", until, "--filter", "container="+name,
+			"--filter", "event=kill", "--filter", "event=die", "--filter", "event=stop",
+			"--format", "{{.Action}}{{with .Actor.Attributes.signal}} {{.}}{{end}}")
+	}
+	if ev := events("stubborn"); ev != "kill 15\nkill 9\ndie\nstop" {
+		t.Errorf("events of stop -t 1 of a container that ignores TERM: %q", ev)
+	}
+	if ev := events("usr1"); ev != "kill 10\ndie\nstop" {
+		t.Errorf("events of stop with --stop-signal USR1: %q", ev)
+	}
+	if ev := events("hup"); ev != "kill 1\ndie" {
+		t.Errorf("events of kill -s HUP: %q", ev)
+	}
 }
