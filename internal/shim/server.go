@@ -90,11 +90,16 @@ func (s *Shim) handle(conn *os.File) {
 			return
 		}
 		resp, after := s.do(ctx, req)
-		if err := reply(conn, resp); err != nil {
-			return
-		}
+		err = reply(conn, resp)
+		// What the request did is done whether or not its client heard
+		// the answer: a shutdown whose client went away (capsad killed,
+		// a deadline passed) must still end the shim, whose socket is
+		// gone already.
 		if after != nil {
 			after()
+			return
+		}
+		if err != nil {
 			return
 		}
 	}
