@@ -24,8 +24,12 @@ func (e *Engine) Restart(ctx context.Context, ref string, timeout time.Duration)
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
 	e.cancelRestart(c)
+	wasRunning := c.status().Running()
 	if err := e.stop(ctx, c, e.stopTimeout(c, timeout)); err != nil {
 		return err
+	}
+	if wasRunning {
+		e.emit(Event{Type: "container", Action: "stop", ID: c.rec.ID})
 	}
 	if err := e.start(ctx, c); err != nil {
 		return err

@@ -115,4 +115,17 @@ func TestFeatureStop(t *testing.T) {
 	if ev := events("hup"); ev != "kill 1\ndie" {
 		t.Errorf("events of kill -s HUP: %q", ev)
 	}
+
+	// restart: the stop's events, then start and restart.
+	d.MustCapsa("run", "-d", "--name", "again", "busybox", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done")
+	time.Sleep(200 * time.Millisecond)
+	since := time.Now().Format(time.RFC3339Nano)
+	d.MustCapsa("restart", "-t", "5", "again")
+	ev := d.MustCapsa("events", "--since", since, "--until", time.Now().Format(time.RFC3339Nano), "--filter", "container=again", "--format", "{{.Action}}")
+	if ev != "kill\ndie\nstop\nstart\nrestart" {
+		t.Errorf("events of restart: %q, want dockerd's kill, die, stop, start, restart", ev)
+	}
+	if s := inspectField(d, "again", "{{.State.Status}} {{.RestartCount}}"); s != "running 0" {
+		t.Errorf("after restart: %q", s)
+	}
 }
