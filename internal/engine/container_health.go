@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/capsa-dev/capsa/internal/shim"
@@ -82,10 +83,14 @@ func (e *Engine) probe(ctx context.Context, id string, hc *HealthConfig) HealthR
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cl := e.client(id)
+	// dockerd reports a check's exec as any other's.
+	attrs := map[string]string{"execID": execID}
+	e.emit(Event{Type: "container", Action: "exec_create: " + joinArgs(cmd), ID: id, Attributes: attrs})
 	_, conn, err := cl.Exec(pctx, shim.ExecRequest{ID: execID, Process: proc})
 	if err != nil {
 		return fail(err.Error())
 	}
+	e.emit(Event{Type: "container", Action: "exec_start: " + joinArgs(cmd), ID: id, Attributes: attrs})
 	out := &boundedBuffer{max: healthOutputMax}
 	done := make(chan error, 1)
 	go func() { done <- shim.Demux(conn, out, out) }()
@@ -104,6 +109,7 @@ func (e *Engine) probe(ctx context.Context, id string, hc *HealthConfig) HealthR
 		return fail(err.Error())
 	}
 	res.End, res.ExitCode, res.Output = time.Now().UTC(), st.ExitCode, out.buf.String()
+	e.emit(Event{Type: "container", Action: "exec_die", ID: id, Attributes: map[string]string{"execID": execID, "exitCode": strconv.Itoa(st.ExitCode)}})
 	return res
 }
 

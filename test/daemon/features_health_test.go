@@ -57,6 +57,15 @@ func TestFeatureHealthcheck(t *testing.T) {
 	if !containsLine(ev, "health_status: unhealthy") || !containsLine(ev, "health_status: healthy") {
 		t.Errorf("health_status events: %q", ev)
 	}
+	// Each check is an exec in the events, as dockerd reports it.
+	ev = d.MustCapsa("events", "--since", since, "--until", until, "--filter", "container=hc", "--format", "{{.Action}}")
+	if !containsLine(ev, "exec_create: /bin/sh -c test -e /tmp/ok") || !containsLine(ev, "exec_start: /bin/sh -c test -e /tmp/ok") || !containsLine(ev, "exec_die") {
+		t.Errorf("the checks' exec events: %q", ev)
+	}
+	if out := d.MustCapsa("events", "--since", since, "--until", until, "--filter", "container=hc", "--filter", "event=exec_die", "--format", "{{.Actor.Attributes.exitCode}}"); !containsLine(out, "1") || !containsLine(out, "0") {
+		t.Errorf("exec_die exit codes of the checks: %q", out)
+	}
+
 	// A check's output is in the log; a check that times out fails.
 	d.MustCapsa("run", "-d", "--name", "hcout", "--health-cmd", "echo checked-out; sleep 5", "--health-interval", "200ms",
 		"--health-timeout", "300ms", "--health-retries", "1", "busybox", "sleep", "1000")
