@@ -100,6 +100,9 @@ func TestFeatureLogs(t *testing.T) {
 		t.Errorf("logs --tail 0: %v", r)
 	}
 
+	if r := d.Capsa("logs", "--details", "--tail", "2", "writer"); r.Stdout != " line-6\n" || r.Stderr != " to-stderr\n" {
+		t.Errorf("logs --details: %v", r)
+	}
 	r = d.Capsa("logs", "-t", "writer")
 	ls := strings.Split(strings.TrimSpace(r.Stdout), "\n")
 	if len(ls) != 6 {
@@ -109,8 +112,8 @@ func TestFeatureLogs(t *testing.T) {
 	for _, l := range ls {
 		ts, rest, _ := strings.Cut(l, " ")
 		tm, err := time.Parse(time.RFC3339Nano, ts)
-		if err != nil || !strings.HasPrefix(rest, "line-") {
-			t.Fatalf("logs -t line %q: want an RFC 3339 time then the line (%v)", l, err)
+		if err != nil || !strings.HasPrefix(rest, "line-") || len(ts) != len("2006-01-02T15:04:05.000000000Z") {
+			t.Fatalf("logs -t line %q: want an RFC 3339 time with 9 digits then the line (%v)", l, err)
 		}
 		stamps = append(stamps, tm)
 	}

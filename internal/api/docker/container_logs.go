@@ -42,7 +42,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 		}
 		opts.Tail = max(n, 0)
 	}
-	timestamps := boolValue(r, "timestamps")
+	timestamps, details := boolValue(r, "timestamps"), boolValue(r, "details")
 	ctype := "application/vnd.docker.raw-stream"
 	if !in.Tty && !versionLess(apiVersion(r), "1.42") {
 		ctype = "application/vnd.docker.multiplexed-stream"
@@ -61,9 +61,14 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 		if en.Stream == "stderr" {
 			dst = errw
 		}
+		// As dockerd: details put the line's attributes (capsa's log has
+		// none) and a space first; timestamps have all nine digits.
 		line := en.Log
+		if details {
+			line = " " + line
+		}
 		if timestamps {
-			line = en.Time.UTC().Format(time.RFC3339Nano) + " " + line
+			line = en.Time.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") + " " + line
 		}
 		_, err := io.WriteString(dst, line)
 		return err
