@@ -78,6 +78,12 @@ func TestFeatureContainerOps(t *testing.T) {
 		t.Errorf("stats --no-stream table:\n%s", out)
 	}
 
+	// ps -s: the writable layer (the files written above) and the whole.
+	sz := d.MustCapsa("ps", "-s", "--filter", "name=ops", "--format", "{{.Size}}")
+	if !strings.HasSuffix(sz, ")") || !strings.Contains(sz, "B (virtual ") || strings.HasPrefix(sz, "0B") {
+		t.Errorf("ps -s: %q, want the writable layer's size and (virtual ...)", sz)
+	}
+
 	// pause: state paused, the counter stops; unpause: it goes on.
 	d.MustCapsa("pause", "ops")
 	if s := inspectField(d, "ops", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}"); s != "paused true true" {

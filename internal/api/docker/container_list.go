@@ -58,7 +58,7 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	out := []container.Summary{}
-	now := time.Now()
+	now, size := time.Now(), boolValue(r, "size")
 	for _, in := range infos {
 		if !all && !in.State.Status.Running() && len(f["status"]) == 0 {
 			continue
@@ -69,7 +69,19 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 		if !matchList(f, in) {
 			continue
 		}
-		out = append(out, summary(in, now))
+		sm := summary(in, now)
+		if size {
+			// ps -s: the writable layer's size, and the whole tree's
+			// (docker's "virtual": the image's layers with it).
+			if fs, err := s.e.Filesystem(r.Context(), in.ID); err == nil {
+				sm.SizeRw = dirSize(fs.Upper)
+				sm.SizeRootFs = sm.SizeRw
+				for _, l := range fs.Lowers {
+					sm.SizeRootFs += dirSize(l)
+				}
+			}
+		}
+		out = append(out, sm)
 		if limit > 0 && len(out) == limit {
 			break
 		}
