@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
+	"golang.org/x/sys/unix"
 
 	"github.com/capsa-dev/capsa/internal/errdefs"
 	"github.com/capsa-dev/capsa/internal/snapshot"
@@ -25,7 +27,8 @@ import (
 // below, on a temporary mount point, and committed only once its tar was
 // read to the end and matched its diff ID; on any error the snapshot is
 // removed and nothing under the chain ID exists. The temporary mount points
-// are made under os.TempDir ($TMPDIR) and removed.
+// are made under os.TempDir ($TMPDIR) and removed; the mounts themselves
+// live in a thread's private mount namespace (see applyMounted).
 func Unpack(ctx context.Context, img Image, sn snapshot.Snapshotter, lim Limits) (digest.Digest, error) {
 	var parent digest.Digest
 	var diffIDs []digest.Digest
@@ -77,12 +80,37 @@ func unpackLayer(ctx context.Context, sn snapshot.Snapshotter, l Layer, chain, p
 
 // applyMounted mounts ms on a temporary directory, applies l there and
 // unmounts, whatever happens.
-func applyMounted(ctx context.Context, ms []snapshot.Mount, l Layer, lim Limits) (retErr error) {
+//
+// The mount is made in a mount namespace of its own, private to one OS
+// thread: the goroutine locks its thread, unshares the mount namespace
+// (which for a thread also unshares its fs context), makes it private and
+// mounts there. The thread is never unlocked, so the Go runtime ends it
+// with the goroutine, and the namespace and its mount go with it. No one
+// else sees the mount, and a kill -9 of the process in the middle leaves
+// nothing mounted on the host (it used to leave a capsa-unpack-* mount
+// per interrupted unpack).
+func applyMounted(ctx context.Context, ms []snapshot.Mount, l Layer, lim Limits) error {
 	target, err := os.MkdirTemp("", "capsa-unpack-")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(target)
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see above
+		errc <- applyInPrivateMount(ctx, ms, l, lim, target)
+	}()
+	return <-errc
+}
+
+// applyInPrivateMount is applyMounted's work on its own thread.
+func applyInPrivateMount(ctx context.Context, ms []snapshot.Mount, l Layer, lim Limits, target string) (retErr error) {
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare mount namespace: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
 	if err := snapshot.MountAll(ms, target); err != nil {
 		return err
 	}

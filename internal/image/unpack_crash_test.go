@@ -15,6 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/capsa-dev/capsa/internal/content"
+	"github.com/capsa-dev/capsa/internal/mountinfo"
 	"github.com/capsa-dev/capsa/internal/snapshot"
 	"github.com/capsa-dev/capsa/internal/snapshot/overlay"
 )
@@ -67,15 +68,21 @@ func TestUnpackKilled(t *testing.T) {
 	dir := t.TempDir()
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	// Whatever mount the killed child leaves in TMPDIR is ours to remove,
-	// as the engine's restart reconciliation would.
-	unmountLeftovers := func() {
-		ents, _ := os.ReadDir(tmp)
-		for _, e := range ents {
-			snapshot.UnmountAll(filepath.Join(tmp, e.Name()))
+	// The unpack mounts in a private mount namespace of one thread: a
+	// killed child leaves no mount behind (the test removes any, to stay
+	// clean if that breaks, and fails).
+	mountsLeft := func() []string {
+		b, _ := os.ReadFile("/proc/self/mountinfo")
+		var left []string
+		for _, m := range mountinfo.Parse(b) {
+			if strings.HasPrefix(m.Mountpoint, tmp+"/") {
+				left = append(left, m.Mountpoint)
+				snapshot.UnmountAll(m.Mountpoint)
+			}
 		}
+		return left
 	}
-	t.Cleanup(unmountLeftovers)
+	t.Cleanup(func() { mountsLeft() })
 	cs, err := content.Open(filepath.Join(dir, "content"))
 	if err != nil {
 		t.Fatal(err)
@@ -100,14 +107,12 @@ func TestUnpackKilled(t *testing.T) {
 	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "started\n" {
 		t.Fatalf("child said %q", line)
 	}
-	// Kill once the second layer's mount point exists, mid-write.
+	// Kill once the second layer's files land in its snapshot's upper
+	// dir (the mount itself is invisible from here), mid-write.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ents, _ := os.ReadDir(tmp)
-		if len(ents) > 0 {
-			if n, _ := filepath.Glob(filepath.Join(tmp, ents[0].Name(), "d*")); len(n) > 0 {
-				break
-			}
+		if n, _ := filepath.Glob(filepath.Join(dir, "overlay", "snapshots", "*", "fs", "d*")); len(n) > 0 {
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the child never started the second layer")
@@ -116,7 +121,9 @@ func TestUnpackKilled(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	unmountLeftovers()
+	if left := mountsLeft(); len(left) > 0 {
+		t.Errorf("the killed unpack left mounts on the host: %v", left)
+	}
 
 	sn, err := overlay.New(ctx, filepath.Join(dir, "overlay"))
 	if err != nil {
