@@ -33,6 +33,11 @@ type Daemon struct {
 	Log string
 	// Args are extra capsad flags.
 	Args []string
+	// NoUnified runs capsad (and so its shims and containers) in a
+	// private mount namespace without /sys/fs/cgroup/unified: a pure v1
+	// layout, which runtimes that refuse this host's hybrid one (crun
+	// 1.8) accept. Its mounts are then out of the test's sight.
+	NoUnified bool
 
 	t   testing.TB
 	cmd *exec.Cmd
@@ -59,6 +64,12 @@ func BinDir(t testing.TB) string {
 // every container it has, and checks that nothing is left.
 func Start(t testing.TB, args ...string) *Daemon {
 	t.Helper()
+	return StartDaemon(t, &Daemon{Args: args})
+}
+
+// StartDaemon is Start with d's options (Args, NoUnified).
+func StartDaemon(t testing.TB, d *Daemon) *Daemon {
+	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("capsad needs root")
 	}
@@ -75,11 +86,8 @@ func Start(t testing.TB, args ...string) *Daemon {
 		t.Fatal(err)
 	}
 	data := t.TempDir()
-	d := &Daemon{
-		Bin: bin, DataRoot: filepath.Join(data, "data"), ExecRoot: execRoot,
-		Socket: filepath.Join(execRoot, "capsa.sock"), Log: filepath.Join(data, "capsad.log"),
-		Args: args, t: t,
-	}
+	d.Bin, d.DataRoot, d.ExecRoot, d.t = bin, filepath.Join(data, "data"), execRoot, t
+	d.Socket, d.Log = filepath.Join(execRoot, "capsa.sock"), filepath.Join(data, "capsad.log")
 	d.Host = "unix://" + d.Socket
 	t.Cleanup(func() { d.cleanup() })
 	d.start()
@@ -101,6 +109,12 @@ func (d *Daemon) start() {
 	}
 	args := append([]string{"--config-file", conf, "--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host, "--debug"}, d.Args...)
 	cmd := exec.Command(filepath.Join(d.Bin, "capsad"), args...)
+	if d.NoUnified {
+		// unshare(1) makes the namespace; the shell drops the cgroup2
+		// mount (private first: the host keeps its own) and becomes capsad.
+		sh := `mount --make-rprivate / && { ! mountpoint -q /sys/fs/cgroup/unified || umount /sys/fs/cgroup/unified; } && exec "$0" "$@"`
+		cmd = exec.Command("unshare", append([]string{"-m", "sh", "-c", sh, cmd.Path}, args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

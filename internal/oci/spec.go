@@ -38,8 +38,12 @@ import (
 // SpecOpt changes a spec under construction.
 type SpecOpt func(ctx context.Context, s *specs.Spec) error
 
-// Version is the ociVersion of generated specs.
-const Version = "1.2.1"
+// Version is the ociVersion of generated specs: "1.0.2-dev", as dockerd
+// writes, and not the newest version capsa-runtime reads (1.2.1): peer
+// runtimes check it (crun 1.8 refuses anything but 1.0.x with "unknown
+// version specified", so --runtime crun failed), and every field the
+// engine sets is read by runc 1.1 and crun 1.8 whatever it says.
+const Version = "1.0.2-dev"
 
 // DefaultPathEnv is the PATH a container gets when its image sets none.
 const DefaultPathEnv = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -51,9 +51,9 @@ func TestFeatureOtherRuntimes(t *testing.T) {
 		if r.Code == 4 && r.Stdout == "via-crun\n" {
 			return
 		}
-		// Debian 12's crun 1.8.1 knows OCI versions up to 1.1 (capsa writes
-		// 1.2) and refuses a hybrid cgroup layout such as this machine's:
-		// the run fails, and the error says which runtime said what.
+		// Debian 12's crun 1.8.1 refuses a hybrid cgroup layout such as this
+		// machine's: the run fails, and the error says which runtime said
+		// what. TestCrunWithoutUnified runs it where it can.
 		if r.Code != 125 || !strings.Contains(r.Stderr, "runtime crun (") {
 			t.Errorf("run --runtime crun: want it to run, or exit 125 with crun's error naming it; %v", r)
 		}
@@ -62,4 +62,25 @@ func TestFeatureOtherRuntimes(t *testing.T) {
 			t.Errorf("a failed crun run --rm left containers: %q", out)
 		}
 	})
+}
+
+// TestCrunWithoutUnified runs containers with --runtime crun under a capsad
+// whose mount namespace has no cgroup2 mount (crun 1.8 refuses this host's
+// hybrid layout, and accepts the pure v1 one left).
+func TestCrunWithoutUnified(t *testing.T) {
+	if _, err := exec.LookPath("crun"); err != nil {
+		t.Skip("crun is not installed")
+	}
+	d := daemontest.StartDaemon(t, &daemontest.Daemon{NoUnified: true})
+	d.ImportBusybox()
+	r := d.Capsa("run", "--rm", "--runtime", "crun", "-m", "32m", "busybox", "sh", "-c", "echo via-crun; cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exit 4")
+	if r.Code != 4 || r.Stdout != "via-crun\n33554432\n" {
+		t.Fatalf("run --runtime crun: %v", r)
+	}
+	d.MustCapsa("run", "-d", "--name", "withcrun", "--runtime", "crun", "busybox", "sleep", "1000")
+	if out := d.MustCapsa("exec", "withcrun", "echo", "exec-via-crun"); out != "exec-via-crun" {
+		t.Errorf("exec in a crun container: %q", out)
+	}
+	d.MustCapsa("stop", "-t", "1", "withcrun")
+	d.MustCapsa("rm", "withcrun")
 }
