@@ -89,16 +89,32 @@ func unpackLayer(ctx context.Context, sn snapshot.Snapshotter, l Layer, chain, p
 // else sees the mount, and a kill -9 of the process in the middle leaves
 // nothing mounted on the host (it used to leave a capsa-unpack-* mount
 // per interrupted unpack).
+//
+// The one thread Go never ends is the main thread (it parks it instead),
+// and /proc/self/mountinfo shows the main thread's namespace: a goroutine
+// that lands there keeps it, untouched, until a goroutine it starts (which
+// then runs on another thread) has done the work.
 func applyMounted(ctx context.Context, ms []snapshot.Mount, l Layer, lim Limits) error {
 	target, err := os.MkdirTemp("", "capsa-unpack-")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(target)
+	return onPrivateThread(func() error { return applyInPrivateMount(ctx, ms, l, lim, target) })
+}
+
+// onPrivateThread runs fn on a locked OS thread, other than the main
+// thread, that ends when fn returns.
+func onPrivateThread(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: see above
-		errc <- applyInPrivateMount(ctx, ms, l, lim, target)
+		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			errc <- onPrivateThread(fn)
+			runtime.UnlockOSThread()
+			return
+		}
+		errc <- fn() // never unlocked: the thread ends with the goroutine
 	}()
 	return <-errc
 }

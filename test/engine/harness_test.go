@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,10 +75,20 @@ func newEnv(t *testing.T) *env {
 		Runtimes:       map[string]string{"capsa": binary(t, "CAPSA_RUNTIME", "capsa-runtime")},
 		DefaultRuntime: "capsa",
 		ShimPath:       binary(t, "CAPSA_SHIM", "capsa-shim"),
+		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}}
 	t.Cleanup(v.cleanup)
 	v.open()
 	return v
+}
+
+// testWriter sends the engine's log to the test's.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 func (v *env) open() {

@@ -94,7 +94,7 @@ func TestReopenRemounts(t *testing.T) {
 	}
 	v.open()
 	if len(mountsUnder(c.Rootfs)) == 0 {
-		t.Error("rootfs not mounted again")
+		t.Errorf("rootfs not mounted again (status %+v)", v.status(c.ID))
 	}
 	if _, err := os.Stat(filepath.Join(c.Rootfs, "bin/busybox")); err != nil {
 		t.Errorf("rootfs content: %v", err)

@@ -38,7 +38,19 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	// Not r.Context(): the hijacked request's context is done already.
-	sc, _, err := s.e.Attach(context.Background(), id, q.stdin)
+	// A client without stdin sends nothing: its connection ending means
+	// it went away, and an attach still waiting for the start gives up.
+	// (With stdin, an early end is only the end of stdin: echo x | run -i.)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if !q.stdin {
+		go func() {
+			if _, err := br.Peek(1); err != nil {
+				cancel()
+			}
+		}()
+	}
+	sc, _, err := s.e.Attach(ctx, id, q.stdin)
 	if err != nil {
 		s.log.Debug("attach", "container", id, "err", err)
 		return nil
