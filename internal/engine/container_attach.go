@@ -18,43 +18,92 @@ import (
 // stream is registered before its next start, so nothing of its output
 // is missed (docker run without -d attaches, then starts).
 func (e *Engine) Attach(ctx context.Context, ref string, stdin bool) (*net.UnixConn, bool, error) {
-	c, err := e.lookup(ref)
+	p, err := e.PrepareAttach(ref, stdin)
 	if err != nil {
 		return nil, false, err
 	}
-	c.mu.Lock()
-	id, st, tty := c.rec.ID, c.rec.State.Status, c.rec.Tty
-	stdin = stdin && c.rec.OpenStdin
-	closeStdin := c.rec.StdinOnce
-	if c.removed {
-		c.mu.Unlock()
-		return nil, false, errdefs.NotFound(fmt.Sprintf("no such container: %s", ref))
-	}
-	if st == StatusRunning || st == StatusPaused {
-		c.mu.Unlock()
-		conn, err := e.client(id).AttachConn(ctx, stdin, closeStdin)
-		if err != nil {
-			return nil, false, fmt.Errorf("attach to container %s: %w", shortID(id), err)
-		}
-		return conn, tty, nil
-	}
-	w := &attachWaiter{shimUp: make(chan struct{}), attached: make(chan struct{})}
-	c.attachWaiters = append(c.attachWaiters, w)
-	c.mu.Unlock()
-	defer close(w.attached)
-	select {
-	case <-w.shimUp:
-	case <-ctx.Done():
-		c.mu.Lock()
-		c.attachWaiters = slices.DeleteFunc(c.attachWaiters, func(x *attachWaiter) bool { return x == w })
-		c.mu.Unlock()
-		return nil, false, ctx.Err()
-	}
-	conn, err := e.client(id).AttachConn(ctx, stdin, closeStdin)
+	conn, err := p.Connect(ctx)
+	return conn, p.Tty, err
+}
+
+// PendingAttach is an attach registered with its container, to connect
+// with Connect (once) or drop with Cancel. A front door registers it
+// before it tells its client that the attach is there (the API's 101
+// answer), so that a start the client sends next finds it.
+type PendingAttach struct {
+	// Tty: the container has a terminal.
+	Tty bool
+
+	e                 *Engine
+	c                 *Container
+	id                string
+	stdin, closeStdin bool
+	// w is the registration with a container that did not run; nil: it
+	// ran, and Connect attaches at once.
+	w *attachWaiter
+}
+
+// PrepareAttach registers an attach to container ref; see PendingAttach.
+func (e *Engine) PrepareAttach(ref string, stdin bool) (*PendingAttach, error) {
+	c, err := e.lookup(ref)
 	if err != nil {
-		return nil, false, fmt.Errorf("attach to container %s: %w", shortID(id), err)
+		return nil, err
 	}
-	return conn, tty, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.removed {
+		return nil, errdefs.NotFound(fmt.Sprintf("no such container: %s", ref))
+	}
+	p := &PendingAttach{
+		Tty: c.rec.Tty, e: e, c: c, id: c.rec.ID,
+		stdin: stdin && c.rec.OpenStdin, closeStdin: c.rec.StdinOnce,
+	}
+	if st := c.rec.State.Status; st != StatusRunning && st != StatusPaused {
+		p.w = &attachWaiter{shimUp: make(chan struct{}), attached: make(chan struct{})}
+		c.attachWaiters = append(c.attachWaiters, p.w)
+	}
+	return p, nil
+}
+
+// Connect waits, if the container did not run, for its start to bring its
+// shim up (or its removal, or ctx's end), and attaches.
+func (p *PendingAttach) Connect(ctx context.Context) (*net.UnixConn, error) {
+	if p.w != nil {
+		defer close(p.w.attached)
+	wait:
+		for {
+			p.c.mu.Lock()
+			removed, changed := p.c.removed, p.c.changed
+			p.c.mu.Unlock()
+			if removed {
+				p.Cancel()
+				return nil, errdefs.NotFound(fmt.Sprintf("no such container: %s", p.id))
+			}
+			select {
+			case <-p.w.shimUp:
+				break wait
+			case <-changed:
+			case <-ctx.Done():
+				p.Cancel()
+				return nil, ctx.Err()
+			}
+		}
+	}
+	conn, err := p.e.client(p.id).AttachConn(ctx, p.stdin, p.closeStdin)
+	if err != nil {
+		return nil, fmt.Errorf("attach to container %s: %w", shortID(p.id), err)
+	}
+	return conn, nil
+}
+
+// Cancel drops an attach that will not connect.
+func (p *PendingAttach) Cancel() {
+	if p.w == nil {
+		return
+	}
+	p.c.mu.Lock()
+	p.c.attachWaiters = slices.DeleteFunc(p.c.attachWaiters, func(x *attachWaiter) bool { return x == p.w })
+	p.c.mu.Unlock()
 }
 
 // Resize sets the size of the container's terminal.

@@ -42,3 +42,20 @@ func TestDockerCLIScenario(t *testing.T) {
 		t.Fatalf("docker rm of a removed container: %v", r)
 	}
 }
+
+// TestRunOutputEveryTime: docker run attaches, then starts; the start must
+// find the attach registered, or a short command's output is lost (the
+// API answered the attach before registering it: now and then docker run
+// printed nothing).
+func TestRunOutputEveryTime(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	for i := range 25 {
+		if r := d.Capsa("run", "--rm", "busybox", "echo", "hello"); r.Code != 0 || r.Stdout != "hello\n" {
+			t.Fatalf("capsa run %d: %v", i, r)
+		}
+		if r := d.Docker("run", "--rm", "busybox", "echo", "hello"); r.Code != 0 || r.Stdout != "hello\n" {
+			t.Fatalf("docker run %d: %v", i, r)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/capsa-dev/capsa/internal/engine"
 	"github.com/capsa-dev/capsa/internal/shim"
 )
 
@@ -24,8 +25,20 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := streams{stdin: boolValue(r, "stdin"), stdout: boolValue(r, "stdout"), stderr: boolValue(r, "stderr"), tty: in.Tty}
 	logs, stream := boolValue(r, "logs"), boolValue(r, "stream")
+	// The attach is registered with the container before the client hears
+	// it is there (the 101): the start it sends next must find it, or the
+	// first output is lost.
+	var pending *engine.PendingAttach
+	if stream {
+		if pending, err = s.e.PrepareAttach(id, q.stdin); err != nil {
+			return err
+		}
+	}
 	conn, br, err := hijack(w, r, !in.Tty)
 	if err != nil {
+		if pending != nil {
+			pending.Cancel()
+		}
 		return err
 	}
 	defer conn.Close()
@@ -38,19 +51,10 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	// Not r.Context(): the hijacked request's context is done already.
-	// A client without stdin sends nothing: its connection ending means
-	// it went away, and an attach still waiting for the start gives up.
-	// (With stdin, an early end is only the end of stdin: echo x | run -i.)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if !q.stdin {
-		go func() {
-			if _, err := br.Peek(1); err != nil {
-				cancel()
-			}
-		}()
-	}
-	sc, _, err := s.e.Attach(ctx, id, q.stdin)
+	// Nor can a client's end be told from the end of its stdin (docker's
+	// CLI half-closes at once when it sends none): an attach waits for
+	// the start, or for the container's removal.
+	sc, err := pending.Connect(context.Background())
 	if err != nil {
 		s.log.Debug("attach", "container", id, "err", err)
 		return nil
