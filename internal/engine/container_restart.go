@@ -2,7 +2,11 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/capsa-dev/capsa/internal/errdefs"
+	"github.com/capsa-dev/capsa/internal/oci"
 )
 
 // Docker's restart back-off: the first restart after 100 ms, each next one
@@ -17,6 +21,17 @@ const (
 // Restart stops the container (as Stop, with timeout; negative: the
 // container's stop timeout) and starts it again.
 func (e *Engine) Restart(ctx context.Context, ref string, timeout time.Duration) error {
+	return e.RestartWithSignal(ctx, ref, timeout, "")
+}
+
+// RestartWithSignal is Restart with signal instead of the container's
+// stop signal ("": the container's; docker restart --signal).
+func (e *Engine) RestartWithSignal(ctx context.Context, ref string, timeout time.Duration, signal string) error {
+	if signal != "" {
+		if _, err := oci.ParseSignal(signal); err != nil {
+			return errdefs.Invalid(fmt.Sprintf("invalid signal: %s", signal))
+		}
+	}
 	c, err := e.lookup(ref)
 	if err != nil {
 		return err
@@ -25,7 +40,7 @@ func (e *Engine) Restart(ctx context.Context, ref string, timeout time.Duration)
 	defer c.opMu.Unlock()
 	e.cancelRestart(c)
 	wasRunning := c.status().Running()
-	if err := e.stop(ctx, c, e.stopTimeout(c, timeout)); err != nil {
+	if err := e.stop(ctx, c, e.stopTimeout(c, timeout), signal); err != nil {
 		return err
 	}
 	if wasRunning {

@@ -17,6 +17,17 @@ import (
 // one waiting for its restart policy stays exited. Restart policies leave
 // a stopped container alone.
 func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) error {
+	return e.StopWithSignal(ctx, ref, timeout, "")
+}
+
+// StopWithSignal is Stop with signal instead of the container's stop
+// signal ("": the container's; docker stop --signal).
+func (e *Engine) StopWithSignal(ctx context.Context, ref string, timeout time.Duration, signal string) error {
+	if signal != "" {
+		if _, err := oci.ParseSignal(signal); err != nil {
+			return errdefs.Invalid(fmt.Sprintf("invalid signal: %s", signal))
+		}
+	}
 	c, err := e.lookup(ref)
 	if err != nil {
 		return err
@@ -27,7 +38,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) er
 	id, auto, wasRunning := c.rec.ID, c.rec.AutoRemove, c.rec.State.Status.Running()
 	c.mu.Unlock()
 	e.cancelRestart(c)
-	if err := e.stop(ctx, c, e.stopTimeout(c, timeout)); err != nil {
+	if err := e.stop(ctx, c, e.stopTimeout(c, timeout), signal); err != nil {
 		c.opMu.Unlock()
 		return err
 	}
@@ -47,10 +58,13 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) er
 }
 
 // stop is Stop. Preconditions: c.opMu held.
-func (e *Engine) stop(ctx context.Context, c *Container, timeout time.Duration) error {
+func (e *Engine) stop(ctx context.Context, c *Container, timeout time.Duration, signal string) error {
 	c.mu.Lock()
 	id, sig, st := c.rec.ID, c.rec.StopSignal, c.rec.State.Status
 	c.mu.Unlock()
+	if signal != "" {
+		sig = signal
+	}
 	if !st.Running() || st == StatusRestarting {
 		return nil
 	}

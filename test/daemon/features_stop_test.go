@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +128,26 @@ func TestFeatureStop(t *testing.T) {
 	}
 	if s := inspectField(d, "again", "{{.State.Status}} {{.RestartCount}}"); s != "running 0" {
 		t.Errorf("after restart: %q", s)
+	}
+}
+
+// TestFeatureStopSignalFlag: stop --signal sends that signal instead of the
+// container's stop signal (API 1.42+).
+func TestFeatureStopSignalFlag(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	d.MustCapsa("run", "-d", "--name", "sig", "busybox", "sh", "-c", "trap 'exit 42' USR2; trap '' TERM; echo ready; while true; do sleep 0.1; done")
+	waitFor(t, 5*time.Second, "sig to be ready", func() (bool, string) {
+		r := d.Capsa("logs", "sig")
+		return r.Stdout == "ready\n", r.Stdout
+	})
+	if r := d.Capsa("stop", "--signal", "USR2", "-t", "5", "sig"); r.Code != 0 {
+		t.Fatalf("stop --signal USR2: %v", r)
+	}
+	if code := d.MustCapsa("inspect", "-f", "{{.State.ExitCode}}", "sig"); code != "42" {
+		t.Errorf("exit code after stop --signal USR2: %s, want 42 (the trap's)", code)
+	}
+	if r := d.Capsa("stop", "--signal", "NOPE", "sig"); r.Code == 0 || !strings.Contains(r.Stderr, "invalid signal") {
+		t.Errorf("stop --signal NOPE: %v", r)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/capsa-dev/capsa/internal/engine"
 	"github.com/capsa-dev/capsa/internal/errdefs"
+	"github.com/capsa-dev/capsa/internal/oci"
 )
 
 func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) error {
@@ -55,6 +56,12 @@ func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// A bad signal is an error even for a container that does not run.
+	if sig := r.URL.Query().Get("signal"); sig != "" {
+		if _, err := oci.ParseSignal(sig); err != nil {
+			return errdefs.Invalid(fmt.Sprintf("invalid signal: %s", sig))
+		}
+	}
 	in, err := s.e.Inspect(r.Context(), id)
 	if err != nil {
 		return err
@@ -63,10 +70,7 @@ func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	if sig := r.URL.Query().Get("signal"); sig != "" {
-		return errdefs.NotImplemented("stop --signal: set the stop signal at create (--stop-signal)")
-	}
-	if err := s.e.Stop(r.Context(), id, t); err != nil {
+	if err := s.e.StopWithSignal(r.Context(), id, t, r.URL.Query().Get("signal")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -78,7 +82,7 @@ func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if err := s.e.Restart(r.Context(), r.PathValue("id"), t); err != nil {
+	if err := s.e.RestartWithSignal(r.Context(), r.PathValue("id"), t, r.URL.Query().Get("signal")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
