@@ -23,7 +23,8 @@ func TestFeatureContainerOps(t *testing.T) {
 	since := time.Now().Format(time.RFC3339Nano)
 
 	d.MustCapsa("run", "-d", "--name", "ops", "busybox", "sh", "-c",
-		"i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done")
+		// Written aside and renamed: a reader never sees it empty.
+		"i=0; while true; do i=$((i+1)); echo $i > /tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.1; done")
 
 	// cp into the container and back.
 	dir := t.TempDir()
