@@ -1,0 +1,397 @@
+// Package registry pulls images from registries that speak the OCI
+// distribution spec (go-containerregistry's client) into capsa's content
+// store.
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/capsa-dev/capsa/internal/content"
+	"github.com/capsa-dev/capsa/internal/errdefs"
+)
+
+// Media types a pull accepts besides the OCI ones.
+const (
+	mediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	mediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+	mediaTypeDockerConfig       = "application/vnd.docker.container.image.v1+json"
+	mediaTypeDockerLayerGzip    = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+)
+
+// Bounds on what a registry may send.
+const (
+	maxManifestSize = 4 << 20
+	maxLayers       = 256
+	// parallel is how many blobs download at once.
+	parallel = 3
+)
+
+// Options tune a pull.
+type Options struct {
+	// Insecure lists registries (host[:port]) reached over plain HTTP;
+	// loopback registries always may be.
+	Insecure []string
+	// Platform picks the manifest of an index; empty: linux and GOARCH.
+	Platform ocispec.Platform
+	// Keychain finds credentials; nil: ~/.docker/config.json.
+	Keychain authn.Keychain
+	// Progress, when set, hears of each step; it may be called from
+	// several goroutines at once.
+	Progress func(Progress)
+	// Transport is the HTTP transport; nil: http.DefaultTransport.
+	Transport http.RoundTripper
+}
+
+// Progress is one step of a pull, in the vocabulary of docker's progress
+// stream: ID is a layer's short digest (or the tag for "Pulling from").
+type Progress struct {
+	ID      string
+	Status  string
+	Current int64
+	Total   int64
+}
+
+// Result is what a pull stored.
+type Result struct {
+	// Target is the manifest or index the reference names.
+	Target ocispec.Descriptor
+	// Fetched counts the blobs downloaded (not already present).
+	Fetched int
+}
+
+// Pull fetches the image ref names (for the platform) into cs: config and
+// layers first, the manifest and the index last, so that a stored
+// manifest's blobs are all present. Every blob is verified against its
+// digest while it streams in.
+func Pull(ctx context.Context, cs *content.Store, ref reference.Named, opts Options) (Result, error) {
+	p := &puller{cs: cs, ref: ref, opts: opts}
+	if p.opts.Platform.OS == "" {
+		p.opts.Platform = ocispec.Platform{OS: "linux", Architecture: defaultArch()}
+	}
+	res, err := p.pull(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("pull %s: %w", reference.FamiliarString(ref), err)
+	}
+	return res, nil
+}
+
+type puller struct {
+	cs    *content.Store
+	ref   reference.Named
+	opts  Options
+	repo  name.Repository
+	ropts []remote.Option
+
+	mu      sync.Mutex
+	fetched int
+}
+
+func (p *puller) progress(pr Progress) {
+	if p.opts.Progress != nil {
+		p.opts.Progress(pr)
+	}
+}
+
+func (p *puller) pull(ctx context.Context) (Result, error) {
+	domain := reference.Domain(p.ref)
+	var nopts []name.Option
+	insecure := slices.Contains(p.opts.Insecure, domain)
+	if insecure {
+		nopts = append(nopts, name.Insecure)
+	}
+	repo, err := name.NewRepository(domain+"/"+reference.Path(p.ref), nopts...)
+	if err != nil {
+		return Result{}, errdefs.Invalid(err.Error())
+	}
+	p.repo = repo
+	kc := p.opts.Keychain
+	if kc == nil {
+		kc = authn.DefaultKeychain
+	}
+	tr := p.opts.Transport
+	if tr == nil {
+		tr = http.DefaultTransport
+	}
+	p.ropts = []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(kc),
+		remote.WithTransport(httpPolicy{next: tr, insecure: insecure}),
+		remote.WithUserAgent("capsa"),
+	}
+
+	var top name.Reference = repo.Tag("latest")
+	if d, ok := p.ref.(reference.Digested); ok {
+		top = repo.Digest(d.Digest().String())
+	} else if t, ok := p.ref.(reference.Tagged); ok {
+		top = repo.Tag(t.Tag())
+	}
+	topDesc, topBytes, err := p.getManifest(top, "")
+	if err != nil {
+		return Result{}, err
+	}
+	tagOrDigest := top.Identifier()
+	manDesc, manBytes := topDesc, topBytes
+	if isIndex(topDesc.MediaType) {
+		var idx ocispec.Index
+		if err := json.Unmarshal(topBytes, &idx); err != nil {
+			return Result{}, errdefs.Invalid(fmt.Sprintf("index %s: %v", topDesc.Digest, err))
+		}
+		child, ok := pick(idx.Manifests, p.opts.Platform)
+		if !ok {
+			return Result{}, errdefs.NotFound(fmt.Sprintf("no matching manifest for %s in the manifest list entries", platformString(p.opts.Platform)))
+		}
+		manDesc, manBytes, err = p.getManifest(repo.Digest(child.Digest.String()), child.Digest)
+		if err != nil {
+			return Result{}, err
+		}
+		if isIndex(manDesc.MediaType) {
+			return Result{}, errdefs.NotImplemented(fmt.Sprintf("index %s: nested indexes are not supported", topDesc.Digest))
+		}
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(manBytes, &m); err != nil {
+		return Result{}, errdefs.Invalid(fmt.Sprintf("manifest %s: %v", manDesc.Digest, err))
+	}
+	if err := checkManifest(manDesc.Digest, m); err != nil {
+		return Result{}, err
+	}
+	p.progress(Progress{ID: tagOrDigest, Status: "Pulling from " + reference.Path(p.ref)})
+
+	if err := p.fetchBlobs(ctx, m); err != nil {
+		return Result{}, err
+	}
+	if err := content.WriteBlob(ctx, p.cs, "pull-"+manDesc.Digest.String(), bytes.NewReader(manBytes), manDesc.Digest, manDesc.Size); err != nil {
+		return Result{}, fmt.Errorf("manifest %s: %w", manDesc.Digest, err)
+	}
+	if topDesc.Digest != manDesc.Digest {
+		if err := content.WriteBlob(ctx, p.cs, "pull-"+topDesc.Digest.String(), bytes.NewReader(topBytes), topDesc.Digest, topDesc.Size); err != nil {
+			return Result{}, fmt.Errorf("index %s: %w", topDesc.Digest, err)
+		}
+	}
+	return Result{Target: topDesc, Fetched: p.fetched}, nil
+}
+
+// getManifest fetches a manifest or index and checks its digest (against
+// want when the reference did not name it) and media type.
+func (p *puller) getManifest(r name.Reference, want digest.Digest) (ocispec.Descriptor, []byte, error) {
+	d, err := remote.Get(r, p.ropts...)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, classify(err)
+	}
+	b := d.Manifest
+	if int64(len(b)) > maxManifestSize {
+		return ocispec.Descriptor{}, nil, errdefs.Invalid(fmt.Sprintf("manifest %s: %d bytes, more than %d", r.Identifier(), len(b), maxManifestSize))
+	}
+	got := digest.FromBytes(b)
+	if want == "" {
+		if dr, ok := r.(name.Digest); ok {
+			want = digest.Digest(dr.DigestStr())
+		}
+	}
+	if want != "" && got != want {
+		return ocispec.Descriptor{}, nil, errdefs.Invalid(fmt.Sprintf("manifest %s: content has digest %s", want, got))
+	}
+	mt := string(d.MediaType)
+	switch mt {
+	case ocispec.MediaTypeImageManifest, mediaTypeDockerManifest, ocispec.MediaTypeImageIndex, mediaTypeDockerManifestList:
+	default:
+		return ocispec.Descriptor{}, nil, errdefs.NotImplemented(fmt.Sprintf("manifest %s: media type %q not supported", got, mt))
+	}
+	return ocispec.Descriptor{MediaType: mt, Digest: got, Size: int64(len(b))}, b, nil
+}
+
+func isIndex(mt string) bool {
+	return mt == ocispec.MediaTypeImageIndex || mt == mediaTypeDockerManifestList
+}
+
+// checkManifest refuses, before any download, what capsa cannot unpack.
+func checkManifest(d digest.Digest, m ocispec.Manifest) error {
+	if m.SchemaVersion != 2 {
+		return errdefs.Invalid(fmt.Sprintf("manifest %s: schemaVersion %d, want 2", d, m.SchemaVersion))
+	}
+	if m.Config.MediaType != ocispec.MediaTypeImageConfig && m.Config.MediaType != mediaTypeDockerConfig {
+		return errdefs.NotImplemented(fmt.Sprintf("manifest %s: config media type %q not supported", d, m.Config.MediaType))
+	}
+	if len(m.Layers) > maxLayers {
+		return errdefs.Invalid(fmt.Sprintf("manifest %s: %d layers, more than %d", d, len(m.Layers), maxLayers))
+	}
+	for i, l := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+		if err := l.Digest.Validate(); err != nil {
+			return errdefs.Invalid(fmt.Sprintf("manifest %s: blob %d: %v", d, i, err))
+		}
+		if l.Size < 0 {
+			return errdefs.Invalid(fmt.Sprintf("manifest %s: blob %d: negative size", d, i))
+		}
+		if i == 0 {
+			continue
+		}
+		switch l.MediaType {
+		case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerGzip, mediaTypeDockerLayerGzip:
+		default:
+			return errdefs.NotImplemented(fmt.Sprintf("manifest %s: layer %s: media type %q not supported", d, l.Digest, l.MediaType))
+		}
+	}
+	return nil
+}
+
+// fetchBlobs downloads the config and the layers not yet in the store,
+// a few at a time.
+func (p *puller) fetchBlobs(ctx context.Context, m ocispec.Manifest) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	layers := m.Layers
+	for _, l := range layers {
+		if _, err := p.cs.Info(ctx, l.Digest); err == nil {
+			p.progress(Progress{ID: shortDigest(l.Digest), Status: "Already exists"})
+		} else {
+			p.progress(Progress{ID: shortDigest(l.Digest), Status: "Pulling fs layer"})
+		}
+	}
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	var errOnce sync.Once
+	var firstErr error
+	for i, d := range append([]ocispec.Descriptor{m.Config}, layers...) {
+		if _, err := p.cs.Info(ctx, d.Digest); err == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			if err := p.fetch(ctx, d, i > 0); err != nil {
+				errOnce.Do(func() { firstErr = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// fetch streams one blob into the store; content.WriteBlob verifies its
+// size and digest before the blob becomes visible.
+func (p *puller) fetch(ctx context.Context, d ocispec.Descriptor, isLayer bool) error {
+	what := "config"
+	if isLayer {
+		what = "layer"
+	}
+	rl, err := remote.Layer(p.repo.Digest(d.Digest.String()), p.ropts...)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, d.Digest, classify(err))
+	}
+	rc, err := rl.Compressed()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, d.Digest, classify(err))
+	}
+	defer rc.Close()
+	var r io.Reader = rc
+	id := shortDigest(d.Digest)
+	if isLayer {
+		r = &progressReader{r: rc, total: d.Size, report: func(n int64) {
+			p.progress(Progress{ID: id, Status: "Downloading", Current: n, Total: d.Size})
+		}}
+	}
+	if err := content.WriteBlob(ctx, p.cs, "pull-"+d.Digest.String(), r, d.Digest, d.Size); err != nil {
+		return fmt.Errorf("%s %s: %w", what, d.Digest, classify(err))
+	}
+	p.mu.Lock()
+	p.fetched++
+	p.mu.Unlock()
+	if isLayer {
+		p.progress(Progress{ID: id, Status: "Download complete"})
+		p.progress(Progress{ID: id, Status: "Pull complete"})
+	}
+	return nil
+}
+
+// progressReader reports the bytes read, at most every 100ms.
+type progressReader struct {
+	r      io.Reader
+	n      int64
+	total  int64
+	last   time.Time
+	report func(int64)
+}
+
+func (pr *progressReader) Read(b []byte) (int, error) {
+	n, err := pr.r.Read(b)
+	pr.n += int64(n)
+	if now := time.Now(); now.Sub(pr.last) >= 100*time.Millisecond || (pr.n == pr.total && n > 0) {
+		pr.last = now
+		pr.report(pr.n)
+	}
+	return n, err
+}
+
+// shortDigest is the 12-hex-digit ID docker shows for a layer.
+func shortDigest(d digest.Digest) string {
+	e := d.Encoded()
+	if len(e) > 12 {
+		e = e[:12]
+	}
+	return e
+}
+
+// classify maps the registry's answers to capsa's error categories.
+func classify(err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case http.StatusNotFound:
+			return errdefs.NotFound(te.Error())
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return errdefs.Permission(te.Error() + " (the repository does not exist or needs a login)")
+		}
+	}
+	return err
+}
+
+// httpPolicy refuses plain HTTP to registries that are neither loopback
+// nor listed as insecure (go-containerregistry also allows private
+// networks; docker does not).
+type httpPolicy struct {
+	next     http.RoundTripper
+	insecure bool
+}
+
+func (h httpPolicy) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !h.insecure && !isLoopback(req.URL.Hostname()) {
+		return nil, errdefs.Permission(fmt.Sprintf("registry %s: plain HTTP refused; list it in insecure-registries", req.URL.Host))
+	}
+	return h.next.RoundTrip(req)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
