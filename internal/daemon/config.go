@@ -40,6 +40,9 @@ type Config struct {
 	Debug bool `json:"debug,omitempty"`
 	// Group owns the socket (mode 0660); "": root.
 	Group string `json:"group,omitempty"`
+	// InsecureRegistries (host[:port]) are pulled from over plain HTTP;
+	// loopback registries always may be.
+	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 }
 
 // Runtime is a registered OCI runtime.

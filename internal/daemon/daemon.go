@@ -57,7 +57,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (retErr error) {
 	initPath, _ := findBinary("capsa-init")
 	e, err := engine.Open(ctx, engine.Config{
 		DataRoot: cfg.DataRoot, RunRoot: cfg.ExecRoot, Runtimes: rts, DefaultRuntime: cfg.DefaultRuntime,
-		ShimPath: shimPath, Log: lc, Logger: log,
+		ShimPath: shimPath, Log: lc, Logger: log, InsecureRegistries: cfg.InsecureRegistries,
 	})
 	if err != nil {
 		return err

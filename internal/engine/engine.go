@@ -41,6 +41,9 @@ type Config struct {
 	Log LogConfig
 	// Logger for the engine's own messages; nil: discarded.
 	Logger *slog.Logger
+	// InsecureRegistries are pulled from over plain HTTP (loopback
+	// registries always may be).
+	InsecureRegistries []string
 }
 
 // Engine runs containers from images. Its methods are safe for

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/capsa-dev/capsa/internal/errdefs"
@@ -20,8 +21,16 @@ type ImageRef struct {
 	ID   string
 }
 
-// normalizeRef adds the tag "latest" to a reference that has none.
+// normalizeRef gives the name an image is stored under: the familiar
+// form of the normalised reference with the tag "latest" when it has no
+// tag or digest, as docker shows names (busybox, docker.io/busybox and
+// docker.io/library/busybox:latest are all "busybox:latest";
+// 127.0.0.1:5000/x is "127.0.0.1:5000/x:latest"). A string that is not
+// a reference (an image ID) only gets the tag.
 func normalizeRef(name string) string {
+	if n, err := reference.ParseNormalizedNamed(name); err == nil {
+		return reference.FamiliarString(reference.TagNameOnly(n))
+	}
 	if strings.Contains(name, "@") {
 		return name
 	}
