@@ -164,7 +164,7 @@ func (c *CLI) NewRootCommand() *cobra.Command {
 		c.newContainerInspectCommand,
 	}
 	imageCmds := []func() *cobra.Command{
-		c.newImagesCommand, c.newRmiCommand, c.newImportCommand, c.newImageInspectCommand,
+		c.newImagesCommand, c.newRmiCommand, c.newImportCommand, c.newImageInspectCommand, c.newPullCommand,
 	}
 
 	container := &cobra.Command{Use: "container", Short: "Manage containers", Args: noArgs, RunE: showHelp}

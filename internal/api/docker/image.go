@@ -8,10 +8,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/storage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -144,12 +146,12 @@ func (s *Server) imageRemove(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// imageCreate is POST /images/create: an import from the request body
-// (fromSrc=-); pulls from registries come with the next issue.
+// imageCreate is POST /images/create: a pull (fromImage) or an import
+// from the request body (fromSrc=-).
 func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	if q.Get("fromImage") != "" {
-		return errdefs.NotFound(fmt.Sprintf("pull %s: capsa cannot pull from registries yet; import the image (capsa import) or build busybox:latest with make busybox-image", q.Get("fromImage")))
+		return s.imagePull(w, r)
 	}
 	src := q.Get("fromSrc")
 	if src != "-" {
@@ -289,4 +291,58 @@ func (s *Server) networksPrune(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": []string{}, "SpaceReclaimed": 0})
+}
+
+// imagePull is POST /images/create?fromImage=&tag=: docker's JSON progress
+// stream. An error before the first message is the HTTP answer (as
+// dockerd's, so that a missing image is a 404); later ones end the stream
+// as an error message.
+func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	ref := q.Get("fromImage")
+	if tag := q.Get("tag"); tag != "" {
+		if strings.HasPrefix(tag, "sha256:") {
+			ref += "@" + tag
+		} else {
+			ref += ":" + tag
+		}
+	}
+	var mu sync.Mutex
+	started := false
+	enc := json.NewEncoder(w)
+	flusher, _ := w.(http.Flusher)
+	send := func(m any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !started {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+		_ = enc.Encode(m)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	_, err := s.e.PullImage(r.Context(), ref, func(p engine.PullProgress) {
+		m := jsonstream.Message{ID: p.ID, Status: p.Status}
+		if p.Total > 0 || p.Current > 0 {
+			m.Progress = &jsonstream.Progress{Current: p.Current, Total: p.Total}
+		}
+		send(m)
+	})
+	if err == nil {
+		return nil
+	}
+	mu.Lock()
+	wasStarted := started
+	mu.Unlock()
+	if !wasStarted {
+		return err
+	}
+	send(struct {
+		ErrorDetail jsonstream.Error `json:"errorDetail"`
+		Error       string           `json:"error"`
+	}{jsonstream.Error{Message: err.Error()}, err.Error()})
+	return nil
 }
