@@ -15,6 +15,7 @@ packages=(
 	runc crun        # peers: conformance and benchmark comparisons
 	iproute2         # network namespace checks in tests
 	docker.io        # the docker CLI against capsad: compatibility tests
+	docker-registry  # a real registry on 127.0.0.1 for pull tests (its service is never used)
 	qemu-system-x86  # make test-cgroup2: a VM with a pure cgroup v2 hierarchy,
 	linux-image-amd64 # ... booting this kernel (the host's own is untouched)
 )
