@@ -89,6 +89,9 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 // already gone is not an error.
 func (e *Engine) cleanupContainer(ctx context.Context, id, runtime string) error {
 	e.runtimeDelete(id, runtime)
+	if err := removeCgroups(ctx, id); err != nil {
+		return err
+	}
 	if err := snapshot.UnmountAll(e.rootfsDir(id)); err != nil {
 		return err
 	}
