@@ -157,7 +157,7 @@ func (c *CLI) NewRootCommand() *cobra.Command {
 
 	containerCmds := []func() *cobra.Command{
 		c.newRunCommand, c.newCreateCommand, c.newStartCommand, c.newStopCommand,
-		c.newKillCommand, c.newRestartCommand, c.newRmCommand, c.newPsCommand,
+		c.newKillCommand, c.newRestartCommand, c.newUpdateCommand, c.newRmCommand, c.newPsCommand,
 		c.newLogsCommand, c.newExecCommand, c.newStatsCommand, c.newTopCommand,
 		c.newWaitCommand, c.newAttachCommand, c.newPauseCommand, c.newUnpauseCommand,
 		c.newRenameCommand, c.newCpCommand, c.newDiffCommand, c.newExportCommand,

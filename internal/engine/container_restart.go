@@ -39,6 +39,12 @@ func (e *Engine) RestartWithSignal(ctx context.Context, ref string, timeout time
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
 	e.cancelRestart(c)
+	// The stop is the user's: the restart policy must not act on the exit
+	// (its pending restart would keep the container "restarting", which
+	// the stop waits through). The start clears the mark.
+	c.mu.Lock()
+	c.rec.ManuallyStopped = true
+	c.mu.Unlock()
 	wasRunning := c.status().Running()
 	if err := e.stop(ctx, c, e.stopTimeout(c, timeout), signal); err != nil {
 		return err

@@ -295,3 +295,12 @@ func WithPidsLimit(n int64) SpecOpt {
 		return nil
 	}
 }
+
+// CheckResources checks, outside Generate, the limits of a spec that
+// SpecOpts changed (docker update): the memory and swap limits agree.
+func CheckResources(s *specs.Spec) error {
+	if s.Linux == nil {
+		return nil
+	}
+	return checkMemory(s)
+}

@@ -110,3 +110,26 @@ func killPid(t *testing.T, pid string) {
 		t.Fatalf("kill %d: %v", n, err)
 	}
 }
+
+// TestFeatureRestartCommandWithPolicy pins a hang: restart of a container
+// whose policy restarts it (always, on-failure after the SIGKILL's 137)
+// waited forever, as the policy took the stop's exit for its own and kept
+// the container "restarting" while restart held it.
+func TestFeatureRestartCommandWithPolicy(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	for _, policy := range []string{"always", "on-failure", "unless-stopped"} {
+		name := "rp-" + policy
+		d.MustCapsa("run", "-d", "--name", name, "--restart", policy, "busybox", "sleep", "1000")
+		pid := inspectField(d, name, "{{.State.Pid}}")
+		if r := d.Capsa("restart", "-t", "0", name); r.Code != 0 {
+			t.Fatalf("restart of a --restart %s container: %v", policy, r)
+		}
+		if s := inspectField(d, name, "{{.State.Status}}"); s != "running" {
+			t.Errorf("--restart %s: after restart %q", policy, s)
+		}
+		if p := inspectField(d, name, "{{.State.Pid}}"); p == pid {
+			t.Errorf("--restart %s: the same pid %s after restart", policy, p)
+		}
+	}
+}

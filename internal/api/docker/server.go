@@ -93,6 +93,7 @@ func (s *Server) routes() {
 	s.handle("POST /containers/{id}/pause", s.containerPause)
 	s.handle("POST /containers/{id}/unpause", s.containerUnpause)
 	s.handle("POST /containers/{id}/rename", s.containerRename)
+	s.handle("POST /containers/{id}/update", s.containerUpdate)
 	s.handle("POST /containers/{id}/resize", s.containerResize)
 	s.handle("POST /containers/{id}/attach", s.containerAttach)
 	s.handle("GET /containers/{id}/logs", s.containerLogs)
