@@ -165,6 +165,7 @@ func (c *CLI) NewRootCommand() *cobra.Command {
 	}
 	imageCmds := []func() *cobra.Command{
 		c.newImagesCommand, c.newRmiCommand, c.newImportCommand, c.newImageInspectCommand, c.newPullCommand,
+		c.newPushCommand, c.newTagCommand,
 	}
 
 	container := &cobra.Command{Use: "container", Short: "Manage containers", Args: noArgs, RunE: showHelp}
@@ -207,7 +208,8 @@ func (c *CLI) NewRootCommand() *cobra.Command {
 	system.AddCommand(c.newInfoCommand(), c.newEventsCommand(), c.newDfCommand(), c.newSystemPruneCommand())
 
 	root.AddCommand(container, image, system,
-		c.newInspectCommand(), c.newInfoCommand(), c.newVersionCommand(), c.newEventsCommand())
+		c.newInspectCommand(), c.newInfoCommand(), c.newVersionCommand(), c.newEventsCommand(),
+		c.newLoginCommand(), c.newLogoutCommand())
 	for _, cmd := range root.Commands() {
 		setFlagErrorFunc(cmd)
 	}

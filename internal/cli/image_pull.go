@@ -21,11 +21,15 @@ func (c *CLI) newPullCommand() *cobra.Command {
 				return fmt.Errorf("invalid reference format: %s", args[0])
 			}
 			named = reference.TagNameOnly(named)
+			auth, err := registryAuthFor(named)
+			if err != nil {
+				return err
+			}
 			cl, err := c.Client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			rc, err := cl.ImagePull(cmd.Context(), reference.FamiliarString(named), client.ImagePullOptions{})
+			rc, err := cl.ImagePull(cmd.Context(), reference.FamiliarString(named), client.ImagePullOptions{RegistryAuth: auth})
 			if err != nil {
 				return err
 			}

@@ -19,10 +19,10 @@ type PullProgress = registry.Progress
 
 // PullImage fetches the image ref names ("busybox" means
 // docker.io/library/busybox:latest) for this machine's platform and names
-// it ref in its familiar form. progress, when set, hears of each step and
+// it ref in its familiar form, with auth (nil: the daemon's keychain). progress, when set, hears of each step and
 // of the final "Digest:" and "Status:" lines; it may be called from
 // several goroutines at once.
-func (e *Engine) PullImage(ctx context.Context, ref string, progress func(PullProgress)) (ImageRef, error) {
+func (e *Engine) PullImage(ctx context.Context, ref string, auth *RegistryAuth, progress func(PullProgress)) (ImageRef, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return ImageRef{}, errdefs.Invalid(fmt.Sprintf("pull %s: invalid reference format: %v", ref, err))
@@ -32,6 +32,7 @@ func (e *Engine) PullImage(ctx context.Context, ref string, progress func(PullPr
 	res, err := registry.Pull(ctx, e.content, named, registry.Options{
 		Insecure: e.cfg.InsecureRegistries,
 		Platform: image.DefaultPlatform(),
+		Auth:     auth,
 		Progress: progress,
 	})
 	if err != nil {

@@ -52,6 +52,9 @@ type Options struct {
 	Insecure []string
 	// Platform picks the manifest of an index; empty: linux and GOARCH.
 	Platform ocispec.Platform
+	// Auth, when set, are the credentials to use (a client's
+	// X-Registry-Auth); otherwise Keychain finds them.
+	Auth *Auth
 	// Keychain finds credentials; nil: ~/.docker/config.json.
 	Keychain authn.Keychain
 	// Progress, when set, hears of each step; it may be called from
@@ -112,31 +115,11 @@ func (p *puller) progress(pr Progress) {
 }
 
 func (p *puller) pull(ctx context.Context) (Result, error) {
-	domain := reference.Domain(p.ref)
-	var nopts []name.Option
-	insecure := slices.Contains(p.opts.Insecure, domain)
-	if insecure {
-		nopts = append(nopts, name.Insecure)
-	}
-	repo, err := name.NewRepository(domain+"/"+reference.Path(p.ref), nopts...)
+	repo, ropts, err := remoteOptions(ctx, p.ref, p.opts)
 	if err != nil {
-		return Result{}, errdefs.Invalid(err.Error())
+		return Result{}, err
 	}
-	p.repo = repo
-	kc := p.opts.Keychain
-	if kc == nil {
-		kc = authn.DefaultKeychain
-	}
-	tr := p.opts.Transport
-	if tr == nil {
-		tr = http.DefaultTransport
-	}
-	p.ropts = []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(kc),
-		remote.WithTransport(httpPolicy{next: tr, insecure: insecure}),
-		remote.WithUserAgent("capsa"),
-	}
+	p.repo, p.ropts = repo, ropts
 
 	var top name.Reference = repo.Tag("latest")
 	if d, ok := p.ref.(reference.Digested); ok {
@@ -188,6 +171,40 @@ func (p *puller) pull(ctx context.Context) (Result, error) {
 		}
 	}
 	return Result{Target: topDesc, Fetched: p.fetched}, nil
+}
+
+// remoteOptions names ref's repository for go-containerregistry and gives
+// the options that reach it: credentials, the HTTP policy, ctx.
+func remoteOptions(ctx context.Context, ref reference.Named, opts Options) (name.Repository, []remote.Option, error) {
+	domain := reference.Domain(ref)
+	var nopts []name.Option
+	insecure := slices.Contains(opts.Insecure, domain)
+	if insecure {
+		nopts = append(nopts, name.Insecure)
+	}
+	repo, err := name.NewRepository(domain+"/"+reference.Path(ref), nopts...)
+	if err != nil {
+		return name.Repository{}, nil, errdefs.Invalid(err.Error())
+	}
+	tr := opts.Transport
+	if tr == nil {
+		tr = http.DefaultTransport
+	}
+	ropts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithTransport(httpPolicy{next: tr, insecure: insecure}),
+		remote.WithUserAgent("capsa"),
+	}
+	if a := opts.Auth.authenticator(); a != nil {
+		ropts = append(ropts, remote.WithAuth(a))
+	} else {
+		kc := opts.Keychain
+		if kc == nil {
+			kc = authn.DefaultKeychain
+		}
+		ropts = append(ropts, remote.WithAuthFromKeychain(kc))
+	}
+	return repo, ropts, nil
 }
 
 // getManifest fetches a manifest or index and checks its digest (against
@@ -367,7 +384,12 @@ func classify(err error) error {
 		case http.StatusNotFound:
 			return errdefs.NotFound(te.Error())
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return errdefs.Permission(te.Error() + " (the repository does not exist or needs a login)")
+			msg := te.Error()
+			if len(te.Errors) == 0 {
+				// A HEAD answer has no body to say why.
+				msg = "unauthorized: authentication required"
+			}
+			return errdefs.Permission(msg + " (the repository does not exist or needs a login)")
 		}
 	}
 	return err

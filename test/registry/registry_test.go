@@ -60,6 +60,13 @@ func (s *syncBuffer) String() string {
 // storage in a temporary directory; t.Cleanup kills it by PID.
 func startRegistry(t *testing.T) *registry {
 	t.Helper()
+	return startRegistryWith(t, "")
+}
+
+// startRegistryWith is startRegistry with extra top-level configuration
+// (an auth: section); with one, /v2/ answers 401 once it is up.
+func startRegistryWith(t *testing.T, extra string) *registry {
+	t.Helper()
 	if _, err := os.Stat(registryBin); err != nil {
 		t.Skip("Debian's docker-registry is not installed (scripts/install-deps.sh)")
 	}
@@ -71,7 +78,7 @@ func startRegistry(t *testing.T) *registry {
 	ln.Close()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.yml")
-	conf := fmt.Sprintf("version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
+	conf := fmt.Sprintf("version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n%s", filepath.Join(dir, "data"), addr, extra)
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +97,7 @@ func startRegistry(t *testing.T) *registry {
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || extra != "" && resp.StatusCode == http.StatusUnauthorized {
 				return r
 			}
 		}

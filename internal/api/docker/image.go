@@ -3,6 +3,7 @@ package docker
 import (
 	"bufio"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
+	registrytypes "github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/storage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -294,9 +296,7 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
 }
 
 // imagePull is POST /images/create?fromImage=&tag=: docker's JSON progress
-// stream. An error before the first message is the HTTP answer (as
-// dockerd's, so that a missing image is a 404); later ones end the stream
-// as an error message.
+// stream.
 func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	ref := q.Get("fromImage")
@@ -307,6 +307,90 @@ func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) error {
 			ref += ":" + tag
 		}
 	}
+	auth, err := registryAuth(r)
+	if err != nil {
+		return err
+	}
+	return progressStream(w, func(progress func(engine.PullProgress)) error {
+		_, err := s.e.PullImage(r.Context(), ref, auth, progress)
+		return err
+	})
+}
+
+// imagePost serves POST /images/{name}/tag and /images/{name}/push (names
+// hold slashes, so the route takes the rest of the path).
+func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) error {
+	p := r.PathValue("name")
+	switch {
+	case strings.HasSuffix(p, "/tag"):
+		return s.imageTag(w, r, strings.TrimSuffix(p, "/tag"))
+	case strings.HasSuffix(p, "/push"):
+		return s.imagePush(w, r, strings.TrimSuffix(p, "/push"))
+	}
+	return errdefs.NotFound("page not found")
+}
+
+// imageTag is POST /images/{name}/tag?repo=&tag=.
+func (s *Server) imageTag(w http.ResponseWriter, r *http.Request, name string) error {
+	q := r.URL.Query()
+	target := q.Get("repo")
+	if target == "" {
+		return errdefs.Invalid("tag: repo is required")
+	}
+	if tag := q.Get("tag"); tag != "" {
+		target += ":" + tag
+	}
+	if _, err := s.e.TagImage(r.Context(), name, target); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// imagePush is POST /images/{name}/push?tag=: docker's JSON progress
+// stream, ending with an aux message (Tag, Digest, Size) as dockerd's.
+func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) error {
+	ref := name
+	if tag := r.URL.Query().Get("tag"); tag != "" {
+		ref += ":" + tag
+	}
+	auth, err := registryAuth(r)
+	if err != nil {
+		return err
+	}
+	return progressStream(w, func(progress func(engine.PullProgress)) error {
+		_, err := s.e.PushImage(r.Context(), ref, auth, progress)
+		return err
+	})
+}
+
+// registryAuth decodes the X-Registry-Auth header (base64url JSON of an
+// AuthConfig); nil when there is none.
+func registryAuth(r *http.Request) (*engine.RegistryAuth, error) {
+	h := r.Header.Get("X-Registry-Auth")
+	if h == "" {
+		return nil, nil
+	}
+	b, err := base64.URLEncoding.DecodeString(h)
+	if err != nil {
+		if b, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(h, "=")); err != nil {
+			if b, err = base64.StdEncoding.DecodeString(h); err != nil {
+				return nil, errdefs.Invalid(fmt.Sprintf("X-Registry-Auth: %v", err))
+			}
+		}
+	}
+	var ac registrytypes.AuthConfig
+	if err := json.Unmarshal(b, &ac); err != nil {
+		return nil, errdefs.Invalid(fmt.Sprintf("X-Registry-Auth: %v", err))
+	}
+	return &engine.RegistryAuth{Username: ac.Username, Password: ac.Password, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}, nil
+}
+
+// progressStream runs op and writes the steps it reports as docker's JSON
+// progress stream. An error before the first message is the HTTP answer
+// (as dockerd's, so that a missing image is a 404); later ones end the
+// stream as an error message.
+func progressStream(w http.ResponseWriter, op func(progress func(engine.PullProgress)) error) error {
 	var mu sync.Mutex
 	started := false
 	enc := json.NewEncoder(w)
@@ -324,7 +408,7 @@ func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) error {
 			flusher.Flush()
 		}
 	}
-	_, err := s.e.PullImage(r.Context(), ref, func(p engine.PullProgress) {
+	err := op(func(p engine.PullProgress) {
 		m := jsonstream.Message{ID: p.ID, Status: p.Status}
 		if p.Total > 0 || p.Current > 0 {
 			m.Progress = &jsonstream.Progress{Current: p.Current, Total: p.Total}

@@ -116,6 +116,8 @@ func (s *Server) routes() {
 	s.handle("DELETE /images/{name...}", s.imageRemove)
 	s.handle("POST /images/create", s.imageCreate)
 	s.handle("POST /images/prune", s.imagePrune)
+	s.handle("POST /images/{name...}", s.imagePost)
+	s.handle("POST /auth", s.auth)
 	s.handle("POST /networks/prune", s.networksPrune)
 	s.handle("POST /build/prune", s.buildPrune)
 	// Anything else: dockerd's JSON 404, not net/http's text.
