@@ -212,8 +212,11 @@ cgroup_leave() {
 run_programs() {
 	if [[ ${HIDE_UNIFIED} == 1 ]] && mountpoint -q /sys/fs/cgroup/unified; then
 		# crun 1.8 refuses the hybrid layout; hide cgroup2 from it, in this
-		# namespace only.
+		# namespace only, under a tmpfs: crun still writes there, and that
+		# must go with the namespace, not pile up in the host's
+		# /sys/fs/cgroup under the cgroup2 mount.
 		umount /sys/fs/cgroup/unified
+		mount -t tmpfs -o mode=755,size=1m tmpfs /sys/fs/cgroup/unified
 	fi
 	local before after name rc start p s f id
 	before=$("$RT" list -q 2>/dev/null | sort || true)

@@ -357,12 +357,8 @@ func setupNamespace() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
 	}
-	if mounted, err := benchhost.IsMountPoint(unified); err != nil {
+	if err := benchhost.HideUnified(unified); err != nil {
 		return err
-	} else if mounted {
-		if err := unix.Unmount(unified, 0); err != nil {
-			return fmt.Errorf("unmount %s: %w", unified, err)
-		}
 	}
 	// This pid namespace's own /proc, over the host's.
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {

@@ -64,12 +64,5 @@ func enterPrivateMounts() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
 	}
-	mounted, err := benchhost.IsMountPoint(unified)
-	if err != nil || !mounted {
-		return err
-	}
-	if err := unix.Unmount(unified, 0); err != nil {
-		return fmt.Errorf("unmount %s: %w", unified, err)
-	}
-	return nil
+	return benchhost.HideUnified(unified)
 }

@@ -112,7 +112,9 @@ func (d *Daemon) start() {
 	if d.NoUnified {
 		// unshare(1) makes the namespace; the shell drops the cgroup2
 		// mount (private first: the host keeps its own) and becomes capsad.
-		sh := `mount --make-rprivate / && { ! mountpoint -q /sys/fs/cgroup/unified || umount /sys/fs/cgroup/unified; } && exec "$0" "$@"`
+		// A tmpfs takes its place: crun still writes there, and that must
+		// go with the namespace, not pile up in the host's /sys/fs/cgroup.
+		sh := `mount --make-rprivate / && { ! mountpoint -q /sys/fs/cgroup/unified || { umount /sys/fs/cgroup/unified && mount -t tmpfs -o mode=755,size=1m tmpfs /sys/fs/cgroup/unified; }; } && exec "$0" "$@"`
 		cmd = exec.Command("unshare", append([]string{"-m", "sh", "-c", sh, cmd.Path}, args...)...)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -26,9 +26,16 @@ func removeCgroups(ctx context.Context, id string) error {
 	if !isID(id) {
 		return nil
 	}
-	dirs, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", "capsa", id))
-	if d := filepath.Join(cgroupRoot, "capsa", id); exists(d) {
-		dirs = append(dirs, d) // a pure v2 host
+	found, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", "capsa", id))
+	found = append(found, filepath.Join(cgroupRoot, "capsa", id)) // a pure v2 host
+	var dirs []string
+	for _, d := range found {
+		// Only real cgroups: a directory of that name on another
+		// filesystem (a runtime's mkdir under an unmounted hierarchy, in
+		// a mount namespace without it) is not one to kill or remove.
+		if isCgroup(d) {
+			dirs = append(dirs, d)
+		}
 	}
 	if len(dirs) == 0 {
 		return nil
@@ -49,9 +56,14 @@ func removeCgroups(ctx context.Context, id string) error {
 	return errors.Join(errs...)
 }
 
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+// isCgroup reports whether dir is a directory of a cgroup v1 or v2
+// filesystem.
+func isCgroup(dir string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false
+	}
+	return st.Type == unix.CGROUP_SUPER_MAGIC || st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // killProcs sends SIGKILL to every process listed in dir's cgroup.procs.

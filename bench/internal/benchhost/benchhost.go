@@ -97,3 +97,24 @@ func RmdirTree(dir string) error {
 	}
 	return nil
 }
+
+// HideUnified replaces, in this (private) mount namespace, the cgroup2
+// mount at dir (/sys/fs/cgroup/unified) with an empty tmpfs: a pure v1
+// layout, which runtimes that refuse this host's hybrid one (crun 1.8)
+// accept. The tmpfs, and not the bare directory under the mount, takes
+// what crun still writes there (it makes /capsa/<id>/cgroup.procs files
+// where the v2 hierarchy was): they go with the namespace instead of
+// piling up, unseen, in the host's /sys/fs/cgroup.
+func HideUnified(dir string) error {
+	mounted, err := IsMountPoint(dir)
+	if err != nil || !mounted {
+		return err
+	}
+	if err := unix.Unmount(dir, 0); err != nil {
+		return fmt.Errorf("unmount %s: %w", dir, err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755,size=1m"); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
+	}
+	return nil
+}
