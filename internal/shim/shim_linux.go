@@ -639,7 +639,14 @@ func (s *Shim) stop() {
 		if s.logw != nil {
 			s.logw.Close()
 		}
-		s.removeFiles()
+		// After a shutdown the files went before its answer, and the state
+		// dir may already hold the next shim's (a restart): leave them.
+		s.shutMu.Lock()
+		done := s.shutDone
+		s.shutMu.Unlock()
+		if !done {
+			s.removeFiles()
+		}
 		close(s.done)
 	})
 }
