@@ -21,6 +21,7 @@ import (
 
 	"github.com/capsa-dev/capsa/internal/engine"
 	"github.com/capsa-dev/capsa/internal/errdefs"
+	"github.com/capsa-dev/capsa/internal/image/archive"
 )
 
 func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
@@ -92,6 +93,8 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 		return s.imageInspect(w, r, strings.TrimSuffix(p, "/json"))
 	case strings.HasSuffix(p, "/history"):
 		return s.imageHistory(w, r, strings.TrimSuffix(p, "/history"))
+	case strings.HasSuffix(p, "/get"):
+		return s.imageSave(w, r, []string{strings.TrimSuffix(p, "/get")})
 	}
 	return errdefs.NotFound("page not found")
 }
@@ -428,5 +431,54 @@ func progressStream(w http.ResponseWriter, op func(progress func(engine.PullProg
 		ErrorDetail jsonstream.Error `json:"errorDetail"`
 		Error       string           `json:"error"`
 	}{jsonstream.Error{Message: err.Error()}, err.Error()})
+	return nil
+}
+
+// imagesGet is GET /images/get?names=a&names=b: a tar of the images.
+func (s *Server) imagesGet(w http.ResponseWriter, r *http.Request) error {
+	return s.imageSave(w, r, r.URL.Query()["names"])
+}
+
+// imageSave streams the archive of names; an error before the first byte
+// is an HTTP error, after it the stream is cut short.
+func (s *Server) imageSave(w http.ResponseWriter, r *http.Request, names []string) error {
+	if len(names) == 0 {
+		return errdefs.Invalid("no image named")
+	}
+	for _, n := range names {
+		if _, err := s.e.ImageInspect(r.Context(), n); err != nil {
+			return err
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.WriteHeader(http.StatusOK)
+	if err := s.e.SaveImages(r.Context(), w, names, archive.FormatDocker); err != nil {
+		s.log.Error("save images", "names", names, "err", err)
+		panic(http.ErrAbortHandler) // cut the stream: a truncated tar, not a silent one
+	}
+	return nil
+}
+
+// imageLoad is POST /images/load: the body is a tar (or a gzip-compressed
+// tar); the answer is docker's JSON stream, or plain JSON when quiet.
+func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) error {
+	body, err := decompressed(r.Body)
+	if err != nil {
+		return errdefs.Invalid(fmt.Sprintf("load: %v", err))
+	}
+	names, err := s.e.LoadImages(r.Context(), body)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	for _, n := range names {
+		msg := "Loaded image: " + n + "\n"
+		if strings.HasPrefix(n, "sha256:") {
+			msg = "Loaded image ID: " + n + "\n"
+		}
+		_ = enc.Encode(map[string]string{"stream": msg})
+	}
 	return nil
 }

@@ -112,6 +112,8 @@ func (s *Server) routes() {
 	s.handle("GET /exec/{id}/json", s.execInspect)
 
 	s.handle("GET /images/json", s.imageList)
+	s.handle("GET /images/get", s.imagesGet) // more specific than /images/{name...}: ServeMux prefers it
+	s.handle("POST /images/load", s.imageLoad)
 	s.handle("GET /images/{name...}", s.imageGet)
 	s.handle("DELETE /images/{name...}", s.imageRemove)
 	s.handle("POST /images/create", s.imageCreate)
