@@ -51,7 +51,7 @@ func Login(ctx context.Context, host string, auth Auth, opts Options) error {
 	if tr == nil {
 		tr = http.DefaultTransport
 	}
-	tr = httpPolicy{next: tr, insecure: insecure}
+	tr = &httpPolicy{next: tr, insecure: insecure}
 	a := auth.authenticator()
 	if a == nil {
 		a = authn.Anonymous

@@ -103,6 +103,9 @@ type puller struct {
 	opts  Options
 	repo  name.Repository
 	ropts []remote.Option
+	// policy is the innermost transport; it records the manifest digest
+	// the registry claims.
+	policy *httpPolicy
 
 	mu      sync.Mutex
 	fetched int
@@ -115,11 +118,11 @@ func (p *puller) progress(pr Progress) {
 }
 
 func (p *puller) pull(ctx context.Context) (Result, error) {
-	repo, ropts, err := remoteOptions(ctx, p.ref, p.opts)
+	repo, ropts, policy, err := remoteOptionsPolicy(ctx, p.ref, p.opts)
 	if err != nil {
 		return Result{}, err
 	}
-	p.repo, p.ropts = repo, ropts
+	p.repo, p.ropts, p.policy = repo, ropts, policy
 
 	var top name.Reference = repo.Tag("latest")
 	if d, ok := p.ref.(reference.Digested); ok {
@@ -176,6 +179,13 @@ func (p *puller) pull(ctx context.Context) (Result, error) {
 // remoteOptions names ref's repository for go-containerregistry and gives
 // the options that reach it: credentials, the HTTP policy, ctx.
 func remoteOptions(ctx context.Context, ref reference.Named, opts Options) (name.Repository, []remote.Option, error) {
+	repo, ropts, _, err := remoteOptionsPolicy(ctx, ref, opts)
+	return repo, ropts, err
+}
+
+// remoteOptionsPolicy is remoteOptions that also gives the transport
+// that applies the HTTP policy.
+func remoteOptionsPolicy(ctx context.Context, ref reference.Named, opts Options) (name.Repository, []remote.Option, *httpPolicy, error) {
 	domain := reference.Domain(ref)
 	var nopts []name.Option
 	insecure := slices.Contains(opts.Insecure, domain)
@@ -184,15 +194,16 @@ func remoteOptions(ctx context.Context, ref reference.Named, opts Options) (name
 	}
 	repo, err := name.NewRepository(domain+"/"+reference.Path(ref), nopts...)
 	if err != nil {
-		return name.Repository{}, nil, errdefs.Invalid(err.Error())
+		return name.Repository{}, nil, nil, errdefs.Invalid(err.Error())
 	}
 	tr := opts.Transport
 	if tr == nil {
 		tr = http.DefaultTransport
 	}
+	policy := &httpPolicy{next: tr, insecure: insecure}
 	ropts := []remote.Option{
 		remote.WithContext(ctx),
-		remote.WithTransport(httpPolicy{next: tr, insecure: insecure}),
+		remote.WithTransport(policy),
 		remote.WithUserAgent("capsa"),
 	}
 	if a := opts.Auth.authenticator(); a != nil {
@@ -204,12 +215,15 @@ func remoteOptions(ctx context.Context, ref reference.Named, opts Options) (name
 		}
 		ropts = append(ropts, remote.WithAuthFromKeychain(kc))
 	}
-	return repo, ropts, nil
+	return repo, ropts, policy, nil
 }
 
 // getManifest fetches a manifest or index and checks its digest (against
 // want when the reference did not name it) and media type.
 func (p *puller) getManifest(r name.Reference, want digest.Digest) (ocispec.Descriptor, []byte, error) {
+	if p.policy != nil {
+		p.policy.resetManifestDigest()
+	}
 	d, err := remote.Get(r, p.ropts...)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, classify(err)
@@ -226,6 +240,12 @@ func (p *puller) getManifest(r name.Reference, want digest.Digest) (ocispec.Desc
 	}
 	if want != "" && got != want {
 		return ocispec.Descriptor{}, nil, errdefs.Invalid(fmt.Sprintf("manifest %s: content has digest %s", want, got))
+	}
+	// Fetched by tag, the registry's Docker-Content-Digest header is the
+	// only digest to check the content against (go-containerregistry
+	// leaves it unchecked; docker and containerd refuse a mismatch).
+	if claimed := p.policy.manifestDigest(); want == "" && claimed != "" && claimed.Algorithm() == got.Algorithm() && claimed != got {
+		return ocispec.Descriptor{}, nil, errdefs.Invalid(fmt.Sprintf("manifest %s: content has digest %s", claimed, got))
 	}
 	mt := string(d.MediaType)
 	switch mt {
@@ -328,14 +348,20 @@ func (p *puller) fetch(ctx context.Context, d ocispec.Descriptor, isLayer bool) 
 		return fmt.Errorf("%s %s: %w", what, d.Digest, classify(err))
 	}
 	defer rc.Close()
-	var r io.Reader = rc
+	var r io.Reader = &mismatchReader{r: rc, size: d.Size}
 	id := shortDigest(d.Digest)
 	if isLayer {
-		r = &progressReader{r: rc, total: d.Size, report: func(n int64) {
+		r = &progressReader{r: r, total: d.Size, report: func(n int64) {
 			p.progress(Progress{ID: id, Status: "Downloading", Current: n, Total: d.Size})
 		}}
 	}
-	if err := content.WriteBlob(ctx, p.cs, "pull-"+d.Digest.String(), r, d.Digest, d.Size); err != nil {
+	ref := "pull-" + d.Digest.String()
+	if err := content.WriteBlob(ctx, p.cs, ref, r, d.Digest, d.Size); err != nil {
+		if errors.Is(err, errdefs.ErrInvalid) {
+			// The registry sent more than the manifest says or other
+			// content: what the ingest holds is not worth resuming.
+			_ = p.cs.Abort(context.WithoutCancel(ctx), ref)
+		}
 		return fmt.Errorf("%s %s: %w", what, d.Digest, classify(err))
 	}
 	p.mu.Lock()
@@ -346,6 +372,28 @@ func (p *puller) fetch(ctx context.Context, d ocispec.Descriptor, isLayer bool) 
 		p.progress(Progress{ID: id, Status: "Pull complete"})
 	}
 	return nil
+}
+
+// mismatchReader names an error that ends a complete stream for what it
+// is: go-containerregistry checks a blob's digest at its end, and its
+// error then means the content does not match (ErrInvalid: nothing of
+// it is worth resuming).
+type mismatchReader struct {
+	r    io.Reader
+	n    int64
+	size int64
+}
+
+func (m *mismatchReader) Read(b []byte) (int, error) {
+	n, err := m.r.Read(b)
+	m.n += int64(n)
+	if err != nil && err != io.EOF && m.size > 0 && m.n >= m.size {
+		return n, errdefs.Invalid("content does not match its digest")
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) && m.size > 0 {
+		return n, fmt.Errorf("download cut off after %d of %d bytes: %w", m.n, m.size, err)
+	}
+	return n, err
 }
 
 // progressReader reports the bytes read, at most every 100ms.
@@ -376,10 +424,22 @@ func shortDigest(d digest.Digest) string {
 	return e
 }
 
-// classify maps the registry's answers to capsa's error categories.
+// classify maps the registry's answers to capsa's error categories and
+// keeps them to one line: an unstructured answer's body (an HTML error
+// page, a proxy's text) is reduced to its status.
 func classify(err error) error {
 	var te *transport.Error
 	if errors.As(err, &te) {
+		if len(te.Errors) == 0 && te.StatusCode != http.StatusUnauthorized && te.StatusCode != http.StatusForbidden {
+			msg := fmt.Sprintf("unexpected status code %d %s", te.StatusCode, http.StatusText(te.StatusCode))
+			if te.Request != nil {
+				msg = te.Request.Method + " " + te.Request.URL.Redacted() + ": " + msg
+			}
+			if te.StatusCode == http.StatusNotFound {
+				return errdefs.NotFound(msg)
+			}
+			return errors.New(msg)
+		}
 		switch te.StatusCode {
 		case http.StatusNotFound:
 			return errdefs.NotFound(te.Error())
@@ -398,16 +458,45 @@ func classify(err error) error {
 // httpPolicy refuses plain HTTP to registries that are neither loopback
 // nor listed as insecure (go-containerregistry also allows private
 // networks; docker does not).
+// It also records the Docker-Content-Digest of the last manifest GET.
 type httpPolicy struct {
 	next     http.RoundTripper
 	insecure bool
+
+	// mu guards claimed.
+	mu      sync.Mutex
+	claimed digest.Digest
 }
 
-func (h httpPolicy) RoundTrip(req *http.Request) (*http.Response, error) {
+func (h *httpPolicy) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !h.insecure && !isLoopback(req.URL.Hostname()) {
 		return nil, errdefs.Permission(fmt.Sprintf("registry %s: plain HTTP refused; list it in insecure-registries", req.URL.Host))
 	}
-	return h.next.RoundTrip(req)
+	resp, err := h.next.RoundTrip(req)
+	if err == nil && req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/manifests/") {
+		if d, derr := digest.Parse(resp.Header.Get("Docker-Content-Digest")); derr == nil {
+			h.mu.Lock()
+			h.claimed = d
+			h.mu.Unlock()
+		}
+	}
+	return resp, err
+}
+
+func (h *httpPolicy) resetManifestDigest() {
+	h.mu.Lock()
+	h.claimed = ""
+	h.mu.Unlock()
+}
+
+// manifestDigest is the digest the last manifest GET claimed, if any.
+func (h *httpPolicy) manifestDigest() digest.Digest {
+	if h == nil {
+		return ""
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.claimed
 }
 
 func isLoopback(host string) bool {

@@ -31,7 +31,7 @@ func TestHTTPPolicy(t *testing.T) {
 		{"https://registry.example/v2/", false, true},
 	} {
 		req, _ := http.NewRequest("GET", c.url, nil)
-		_, err := httpPolicy{next: okTransport{}, insecure: c.insecure}.RoundTrip(req)
+		_, err := (&httpPolicy{next: okTransport{}, insecure: c.insecure}).RoundTrip(req)
 		if c.ok && err != nil || !c.ok && !errors.Is(err, errdefs.ErrPermission) {
 			t.Errorf("%s (insecure %v): %v", c.url, c.insecure, err)
 		}
