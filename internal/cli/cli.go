@@ -160,7 +160,7 @@ func (c *CLI) NewRootCommand() *cobra.Command {
 		c.newKillCommand, c.newRestartCommand, c.newUpdateCommand, c.newRmCommand, c.newPsCommand,
 		c.newLogsCommand, c.newExecCommand, c.newStatsCommand, c.newTopCommand,
 		c.newWaitCommand, c.newAttachCommand, c.newPauseCommand, c.newUnpauseCommand,
-		c.newRenameCommand, c.newCpCommand, c.newDiffCommand, c.newExportCommand,
+		c.newRenameCommand, c.newCpCommand, c.newDiffCommand, c.newExportCommand, c.newCommitCommand,
 		c.newContainerInspectCommand,
 	}
 	imageCmds := []func() *cobra.Command{

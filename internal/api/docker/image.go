@@ -21,6 +21,7 @@ import (
 
 	"github.com/capsa-dev/capsa/internal/engine"
 	"github.com/capsa-dev/capsa/internal/errdefs"
+	capsaimage "github.com/capsa-dev/capsa/internal/image"
 	"github.com/capsa-dev/capsa/internal/image/archive"
 )
 
@@ -200,69 +201,7 @@ func decompressed(r io.Reader) (io.Reader, error) {
 
 // applyChanges reads docker import's --change instructions.
 func applyChanges(changes []string) (ocispec.ImageConfig, error) {
-	var cfg ocispec.ImageConfig
-	for _, ch := range changes {
-		ch = strings.TrimSpace(ch)
-		if ch == "" {
-			continue
-		}
-		op, arg, _ := strings.Cut(ch, " ")
-		arg = strings.TrimSpace(arg)
-		switch strings.ToUpper(op) {
-		case "CMD", "ENTRYPOINT":
-			var args []string
-			if strings.HasPrefix(arg, "[") {
-				if err := json.Unmarshal([]byte(arg), &args); err != nil {
-					return cfg, errdefs.Invalid(fmt.Sprintf("change %q: %v", ch, err))
-				}
-			} else {
-				args = []string{"/bin/sh", "-c", arg}
-			}
-			if strings.EqualFold(op, "CMD") {
-				cfg.Cmd = args
-			} else {
-				cfg.Entrypoint = args
-			}
-		case "ENV":
-			k, v, ok := strings.Cut(arg, "=")
-			if !ok {
-				k, v, _ = strings.Cut(arg, " ")
-			}
-			cfg.Env = append(cfg.Env, strings.TrimSpace(k)+"="+strings.Trim(strings.TrimSpace(v), `"`))
-		case "WORKDIR":
-			cfg.WorkingDir = arg
-		case "USER":
-			cfg.User = arg
-		case "STOPSIGNAL":
-			cfg.StopSignal = arg
-		case "LABEL":
-			k, v, _ := strings.Cut(arg, "=")
-			if cfg.Labels == nil {
-				cfg.Labels = map[string]string{}
-			}
-			cfg.Labels[strings.Trim(k, `"`)] = strings.Trim(v, `"`)
-		case "EXPOSE":
-			if cfg.ExposedPorts == nil {
-				cfg.ExposedPorts = map[string]struct{}{}
-			}
-			for _, p := range strings.Fields(arg) {
-				if !strings.Contains(p, "/") {
-					p += "/tcp"
-				}
-				cfg.ExposedPorts[p] = struct{}{}
-			}
-		case "VOLUME":
-			if cfg.Volumes == nil {
-				cfg.Volumes = map[string]struct{}{}
-			}
-			for _, v := range strings.Fields(strings.Trim(arg, "[]")) {
-				cfg.Volumes[strings.Trim(v, `",`)] = struct{}{}
-			}
-		default:
-			return cfg, errdefs.Invalid(fmt.Sprintf("%s is not a valid change command", op))
-		}
-	}
-	return cfg, nil
+	return capsaimage.ApplyChanges(ocispec.ImageConfig{}, changes)
 }
 
 func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) error {

@@ -116,6 +116,7 @@ func (s *Server) routes() {
 	s.handle("POST /images/load", s.imageLoad)
 	s.handle("GET /images/{name...}", s.imageGet)
 	s.handle("DELETE /images/{name...}", s.imageRemove)
+	s.handle("POST /commit", s.commit)
 	s.handle("POST /images/create", s.imageCreate)
 	s.handle("POST /images/prune", s.imagePrune)
 	s.handle("POST /images/{name...}", s.imagePost)
