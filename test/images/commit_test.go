@@ -85,3 +85,37 @@ func TestDockerCommit(t *testing.T) {
 		t.Fatalf("container after commit: %q, want running", got)
 	}
 }
+
+// TestImagesOptions: images -q, --filter (reference with a pattern, label,
+// dangling, before, since) and --format give the right lines.
+func TestImagesOptions(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	d.MustCapsa("run", "--name", "src", "busybox", "true")
+	d.MustCapsa("commit", "-c", "LABEL team=blue", "src", "app/one:1")
+	d.MustCapsa("commit", "src", "app/two:2")
+	idOne := d.MustCapsa("images", "-q", "--no-trunc", "app/one:1")
+	idTwo := d.MustCapsa("images", "-q", "--no-trunc", "app/two:2")
+	idBusybox := d.MustCapsa("images", "-q", "--no-trunc", "busybox")
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-q", "--no-trunc", "--filter", "reference=app/one"}, idOne},
+		{[]string{"--filter", "reference=app/*", "--format", "{{.Repository}}:{{.Tag}}"}, "app/two:2\napp/one:1"},
+		{[]string{"--filter", "reference=busybox", "--format", "{{.Repository}}:{{.Tag}}"}, "busybox:latest"},
+		{[]string{"--filter", "label=team=blue", "--format", "{{.Repository}}"}, "app/one"},
+		{[]string{"--filter", "dangling=true", "-q"}, ""},
+		{[]string{"--filter", "since=app/one:1", "-q", "--no-trunc"}, idTwo},
+		{[]string{"--filter", "before=app/one:1", "-q", "--no-trunc"}, idBusybox},
+		{[]string{"-q"}, strings.Join([]string{idTwo[7:19], idOne[7:19], idBusybox[7:19]}, "\n")},
+	}
+	for _, tc := range cases {
+		if got := d.MustCapsa(append([]string{"images"}, tc.args...)...); got != tc.want {
+			t.Errorf("images %s: got %q, want %q", strings.Join(tc.args, " "), got, tc.want)
+		}
+	}
+	if r := d.Capsa("images", "--filter", "colour=red"); r.Code == 0 || !strings.Contains(r.Stderr, "invalid filter 'colour'") {
+		t.Errorf("images with an unknown filter: %v", r)
+	}
+}

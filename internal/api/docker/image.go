@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -30,9 +31,33 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	for k := range f {
+		switch k {
+		case "label", "reference", "dangling", "before", "since":
+		default:
+			return errdefs.Invalid(fmt.Sprintf("invalid filter '%s'", k))
+		}
+	}
 	imgs, err := s.e.Images(r.Context())
 	if err != nil {
 		return err
+	}
+	dangling, err := danglingFilter(f["dangling"])
+	if err != nil {
+		return err
+	}
+	var before, since time.Time
+	for _, b := range []struct {
+		key string
+		t   *time.Time
+	}{{"before", &before}, {"since", &since}} {
+		for _, v := range f[b.key] {
+			in, err := s.e.ImageInspect(r.Context(), v)
+			if err != nil {
+				return err
+			}
+			*b.t = in.Created
+		}
 	}
 	users := s.imageUsers(r)
 	out := []image.Summary{}
@@ -43,9 +68,42 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 		if refs := f["reference"]; len(refs) > 0 && !matchReference(in.Names, refs) {
 			continue
 		}
+		if dangling != nil && isDangling(in.Names) != *dangling {
+			continue
+		}
+		if !before.IsZero() && !in.Created.Before(before) || !since.IsZero() && !in.Created.After(since) {
+			continue
+		}
 		out = append(out, imageSummary(in, users[in.ID]))
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// danglingFilter reads the dangling filter: nil when it is not given.
+func danglingFilter(vs []string) (*bool, error) {
+	if len(vs) == 0 {
+		return nil, nil
+	}
+	var b bool
+	switch strings.ToLower(vs[0]) {
+	case "true", "1":
+		b = true
+	case "false", "0":
+	default:
+		return nil, errdefs.Invalid(fmt.Sprintf("invalid filter 'dangling=%s'", vs[0]))
+	}
+	return &b, nil
+}
+
+// isDangling reports an image without a name (import without one records
+// it as <none>:<none>).
+func isDangling(names []string) bool {
+	for _, n := range names {
+		if n != "<none>:<none>" {
+			return false
+		}
+	}
+	return true
 }
 
 // imageSummary is an image as the list shows it, with the count of its
@@ -73,11 +131,22 @@ func (s *Server) imageUsers(r *http.Request) map[string]int {
 	return n
 }
 
+// matchReference matches names against reference filters as docker does:
+// a pattern (path.Match) against the name or its repository.
 func matchReference(names, refs []string) bool {
 	for _, n := range names {
-		repo, _, _ := strings.Cut(n, ":")
+		repo := n
+		if i := strings.LastIndex(n, ":"); i >= 0 && !strings.Contains(n[i:], "/") {
+			repo = n[:i]
+		}
 		for _, r := range refs {
 			if n == r || repo == r || strings.HasPrefix(n, r+":") {
+				return true
+			}
+			if ok, _ := path.Match(r, n); ok {
+				return true
+			}
+			if ok, _ := path.Match(r, repo); ok {
 				return true
 			}
 		}
