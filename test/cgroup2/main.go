@@ -127,7 +127,7 @@ func runVM(ctx context.Context, c vmConfig) error {
 			return nil
 		case result == markerFail:
 			return errors.New("the v2 tests failed in the guest")
-		case errors.Is(err, errBootHang) && attempt < bootAttempts && ctx.Err() == nil:
+		case (errors.Is(err, errBootHang) || errors.Is(err, errGuestSilent)) && attempt < bootAttempts && ctx.Err() == nil:
 			fmt.Fprintf(os.Stderr, "cgroup2: %v; booting again\n", err)
 			continue
 		case err != nil:
@@ -140,12 +140,21 @@ func runVM(ctx context.Context, c vmConfig) error {
 
 // A boot that has not reached init by bootTimeout (it takes 2 to 3 s)
 // hangs: it is retried, up to bootAttempts boots in all.
+//
+// A guest that reached init but then says nothing for silenceTimeout (the
+// longest test waits 30 s for its workload) hangs too: seen once under TCG
+// in a CPU quota test, the emulated machine stopped making progress; it is
+// retried the same way. A test that fails is not retried.
 const (
-	bootTimeout  = 60 * time.Second
-	bootAttempts = 3
+	bootTimeout    = 60 * time.Second
+	silenceTimeout = 75 * time.Second
+	bootAttempts   = 3
 )
 
-var errBootHang = fmt.Errorf("the guest did not reach init in %v", bootTimeout)
+var (
+	errBootHang    = fmt.Errorf("the guest did not reach init in %v", bootTimeout)
+	errGuestSilent = fmt.Errorf("the guest said nothing for %v after init", silenceTimeout)
+)
 
 // boot runs qemu once, streaming the console to stdout, and returns the
 // result marker it printed, if any, and when init first spoke.
@@ -173,7 +182,9 @@ func boot(ctx context.Context, args []string) (result string, initAt time.Time, 
 		}
 	})
 	defer hang.Stop()
-	result, initAt = scanConsole(out, os.Stdout, initSeen)
+	silent := time.AfterFunc(bootTimeout+silenceTimeout, func() { cancel(errGuestSilent) })
+	defer silent.Stop()
+	result, initAt = scanConsole(out, os.Stdout, initSeen, func() { silent.Reset(silenceTimeout) })
 	werr := cmd.Wait()
 	if cause := context.Cause(ctx); cause != nil {
 		return result, initAt, cause
@@ -186,12 +197,15 @@ func boot(ctx context.Context, args []string) (result string, initAt time.Time, 
 
 // scanConsole copies the console to w and returns the result marker it
 // saw, if any, and when the guest's init first spoke, closing initSeen
-// then.
-func scanConsole(r io.Reader, w io.Writer, initSeen chan<- struct{}) (result string, initAt time.Time) {
+// then; it calls spoke for every line after that.
+func scanConsole(r io.Reader, w io.Writer, initSeen chan<- struct{}, spoke func()) (result string, initAt time.Time) {
 	br := bufio.NewReader(r)
 	for {
 		line, err := br.ReadString('\n')
 		if line != "" {
+			if !initAt.IsZero() {
+				spoke()
+			}
 			_, _ = io.WriteString(w, line)
 			l := strings.TrimRight(line, "\r\n")
 			switch {
