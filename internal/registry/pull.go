@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -293,8 +295,6 @@ func checkManifest(d digest.Digest, m ocispec.Manifest) error {
 // fetchBlobs downloads the config and the layers not yet in the store,
 // a few at a time.
 func (p *puller) fetchBlobs(ctx context.Context, m ocispec.Manifest) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	layers := m.Layers
 	for _, l := range layers {
 		if _, err := p.cs.Info(ctx, l.Digest); err == nil {
@@ -303,31 +303,16 @@ func (p *puller) fetchBlobs(ctx context.Context, m ocispec.Manifest) error {
 			p.progress(Progress{ID: shortDigest(l.Digest), Status: "Pulling fs layer"})
 		}
 	}
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	var errOnce sync.Once
-	var firstErr error
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
 	for i, d := range append([]ocispec.Descriptor{m.Config}, layers...) {
 		if _, err := p.cs.Info(ctx, d.Digest); err == nil {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			if err := p.fetch(ctx, d, i > 0); err != nil {
-				errOnce.Do(func() { firstErr = err; cancel() })
-			}
-		}()
+		g.Go(func() error { return p.fetch(gctx, d, i > 0) })
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -109,30 +110,13 @@ func (p *pusher) pushManifest(ctx context.Context, desc ocispec.Descriptor, to n
 	for _, l := range m.Layers {
 		p.progress(Progress{ID: shortDigest(l.Digest), Status: "Preparing"})
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	var errOnce sync.Once
-	var firstErr error
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
 	for i, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			if err := p.pushBlob(ctx, d, i > 0); err != nil {
-				errOnce.Do(func() { firstErr = err; cancel() })
-			}
-		}()
+		g.Go(func() error { return p.pushBlob(gctx, d, i > 0) })
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err

@@ -52,12 +52,18 @@ func fileNotFound(err error, path, ref string) error {
 	return err
 }
 
-func archivePath(r *http.Request) (string, error) {
-	p := r.URL.Query().Get("path")
-	if p == "" {
-		return "", errdefs.Invalid("path is required: give the path inside the container")
+// archiveTarget is the ?path= of an archive request and the root of the
+// container it names.
+func (s *Server) archiveTarget(r *http.Request) (root, path string, err error) {
+	path = r.URL.Query().Get("path")
+	if path == "" {
+		return "", "", errdefs.Invalid("path is required: give the path inside the container")
 	}
-	return p, nil
+	fs, err := s.e.Filesystem(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return "", "", err
+	}
+	return fs.Root, path, nil
 }
 
 func (s *Server) statHeader(w http.ResponseWriter, st archive.PathStat) error {
@@ -70,15 +76,11 @@ func (s *Server) statHeader(w http.ResponseWriter, st archive.PathStat) error {
 }
 
 func (s *Server) containerArchiveHead(w http.ResponseWriter, r *http.Request) error {
-	p, err := archivePath(r)
+	root, p, err := s.archiveTarget(r)
 	if err != nil {
 		return err
 	}
-	fs, err := s.e.Filesystem(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	st, err := archive.StatPath(fs.Root, p)
+	st, err := archive.StatPath(root, p)
 	if err != nil {
 		return fileNotFound(err, p, r.PathValue("id"))
 	}
@@ -90,15 +92,11 @@ func (s *Server) containerArchiveHead(w http.ResponseWriter, r *http.Request) er
 }
 
 func (s *Server) containerArchiveGet(w http.ResponseWriter, r *http.Request) error {
-	p, err := archivePath(r)
+	root, p, err := s.archiveTarget(r)
 	if err != nil {
 		return err
 	}
-	fs, err := s.e.Filesystem(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	rc, st, err := archive.CopyOut(r.Context(), fs.Root, p)
+	rc, st, err := archive.CopyOut(r.Context(), root, p)
 	if err != nil {
 		return fileNotFound(err, p, r.PathValue("id"))
 	}
@@ -113,23 +111,18 @@ func (s *Server) containerArchiveGet(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) containerArchivePut(w http.ResponseWriter, r *http.Request) error {
-	p, err := archivePath(r)
-	if err != nil {
-		return err
-	}
 	in, err := s.e.Inspect(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	_, hc := configs(in)
-	if hc.ReadonlyRootfs {
+	if _, hc := configs(in); hc.ReadonlyRootfs {
 		return errdefs.Permission("container rootfs is marked read-only")
 	}
-	fs, err := s.e.Filesystem(r.Context(), in.ID)
+	root, p, err := s.archiveTarget(r)
 	if err != nil {
 		return err
 	}
-	err = archive.CopyIn(r.Context(), fs.Root, p, r.Body, archive.CopyInOptions{
+	err = archive.CopyIn(r.Context(), root, p, r.Body, archive.CopyInOptions{
 		NoOverwriteDirNonDir: boolValue(r, "noOverwriteDirNonDir"),
 		CopyUIDGID:           boolValue(r, "copyUIDGID"),
 	})
