@@ -11,23 +11,13 @@ import (
 	"github.com/capsa-dev/capsa/internal/shim/logfile"
 )
 
-// Attach connects to the container's stdio and returns the stream (see
-// shim.Client.AttachConn: output frames to read, stdin to write when
-// stdin and the container keeps its stdin open) and whether the container
-// has a terminal. A container that does not run yet is waited for: the
-// stream is registered before its next start, so nothing of its output
-// is missed (docker run without -d attaches, then starts).
-func (e *Engine) Attach(ctx context.Context, ref string, stdin bool) (*net.UnixConn, bool, error) {
-	p, err := e.PrepareAttach(ref, stdin)
-	if err != nil {
-		return nil, false, err
-	}
-	conn, err := p.Connect(ctx)
-	return conn, p.Tty, err
-}
-
-// PendingAttach is an attach registered with its container, to connect
-// with Connect (once) or drop with Cancel. A front door registers it
+// PendingAttach is an attach to a container's stdio, registered with the
+// container, to connect with Connect (once: a stream of output frames to
+// read, and stdin to write when asked and the container keeps its stdin
+// open; see shim.Client.AttachConn) or drop with Cancel. A container that
+// does not run yet is waited for: the stream is registered before its
+// next start, so nothing of its output is missed (docker run attaches,
+// then starts). A front door registers it
 // before it tells its client that the attach is there (the API's 101
 // answer), so that a start the client sends next finds it.
 type PendingAttach struct {
