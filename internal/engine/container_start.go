@@ -88,14 +88,10 @@ func (e *Engine) start(ctx context.Context, c *Container) error {
 	}
 	cl := e.client(id)
 	e.releaseAttachers(c)
-	if err := cl.Start(ctx); err != nil {
-		e.abandonShim(id)
-		return e.startFailed(c, fail(runtimeErr(err)))
-	}
-	st, err := cl.State(ctx)
+	st, err := cl.Start(ctx)
 	if err != nil {
 		e.abandonShim(id)
-		return fail(err)
+		return e.startFailed(c, fail(runtimeErr(err)))
 	}
 	err = e.setState(c, StatusRunning, func(s *State) {
 		health := s.Health

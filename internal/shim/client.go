@@ -150,12 +150,11 @@ func (c *Client) State(ctx context.Context) (State, error) {
 	return c.stateCall(ctx, Request{Op: OpState})
 }
 
-// Start starts a container whose shim runs with --wait-start. An error
-// means the container did not start: the shim has deleted it and records
-// its exit as for any other end.
-func (c *Client) Start(ctx context.Context) error {
-	_, err := c.call(ctx, Request{Op: OpStart})
-	return err
+// Start starts a container whose shim runs with --wait-start and returns
+// its state once started. An error means the container did not start:
+// the shim has deleted it and records its exit as for any other end.
+func (c *Client) Start(ctx context.Context) (State, error) {
+	return c.stateCall(ctx, Request{Op: OpStart})
 }
 
 // Wait blocks until the container has exited and its exit is recorded.

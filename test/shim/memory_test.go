@@ -34,7 +34,7 @@ func TestMemory(t *testing.T) {
 		cfg := e.config(false, false)
 		cfg.WaitStart = true
 		e.startWith(t, cfg)
-		if err := e.client.Start(ctxT(t, 10*time.Second)); err != nil {
+		if _, err := e.client.Start(ctxT(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.client.State(ctxT(t, 5*time.Second)); err != nil {

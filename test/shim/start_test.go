@@ -41,8 +41,12 @@ func TestWaitStartAttachFirst(t *testing.T) {
 	demuxed := make(chan error, 1)
 	go func() { demuxed <- shim.Demux(conn, &stdout, &stderr) }()
 
-	if err := e.client.Start(ctx); err != nil {
+	st, err = e.client.Start(ctx)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if st.Pid == 0 || st.Status == shim.StatusCreated {
+		t.Errorf("start answered %+v: want the started container's state", st)
 	}
 	select {
 	case err := <-demuxed:
@@ -65,7 +69,7 @@ func TestWaitStartAttachFirst(t *testing.T) {
 	if st.Status != shim.StatusStopped || st.ExitCode != 4 {
 		t.Errorf("wait = %+v, want stopped with 4", st)
 	}
-	if err := e.client.Start(ctx); err == nil || !strings.Contains(err.Error(), e.id) {
+	if _, err := e.client.Start(ctx); err == nil || !strings.Contains(err.Error(), e.id) {
 		t.Errorf("second start: %v, want an error naming %q", err, e.id)
 	}
 	// Lines of different streams may land in either order.
@@ -92,7 +96,7 @@ func TestWaitStartFailure(t *testing.T) {
 	if err := e.client.Kill(ctx, "KILL", false); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.client.Start(ctx); err == nil || !strings.Contains(err.Error(), e.id) {
+	if _, err := e.client.Start(ctx); err == nil || !strings.Contains(err.Error(), e.id) {
 		t.Fatalf("start of a killed container: %v, want an error naming %q", err, e.id)
 	}
 	st, err := e.client.Wait(ctx)
