@@ -78,7 +78,7 @@ func TestNoLeak(t *testing.T) {
 	after := settledStatus(t, d.Pid())
 	t.Logf("capsad before: %+v, after: %+v", before, after)
 	checkNothingLeft(t, d, ids)
-	checkGrowth(t, before, after)
+	checkGrowth(t, before, after, 4)
 	if g := goroutines(t, d); g > maxIdleGoroutines {
 		t.Errorf("capsad has %d goroutines with no container left, want at most %d", g, maxIdleGoroutines)
 	} else {
@@ -128,15 +128,17 @@ func settledStatus(t *testing.T, pid int) procStatus {
 	return readProcStatus(t, pid)
 }
 
-// checkGrowth fails if capsad holds more files or threads, or much more
-// memory, than before: a leak per container would show as growth with
-// the count.
-func checkGrowth(t *testing.T, before, after procStatus) {
+// checkGrowth fails if capsad holds more files, more than threadSlack
+// more threads, or much more memory than before: a leak per container
+// would show as growth with the count. The Go runtime keeps every thread
+// it made for blocking system calls, so the thread count follows the
+// peak of concurrent calls, not the number of containers.
+func checkGrowth(t *testing.T, before, after procStatus, threadSlack int) {
 	t.Helper()
 	if after.FDs > before.FDs+2 {
 		t.Errorf("capsad's open files grew from %d to %d", before.FDs, after.FDs)
 	}
-	if after.Threads > before.Threads+4 {
+	if after.Threads > before.Threads+threadSlack {
 		t.Errorf("capsad's threads grew from %d to %d", before.Threads, after.Threads)
 	}
 	if after.RSSKiB > before.RSSKiB+16*1024 {
@@ -149,12 +151,15 @@ func checkGrowth(t *testing.T, before, after procStatus) {
 func TestParallelRuns(t *testing.T) {
 	d := daemontest.Start(t)
 	d.ImportBusybox()
-	// The first round grows capsad's threads (the Go runtime keeps
-	// them); the second must not.
+	// The first round grows capsad's threads to the peak of its
+	// concurrent system calls, and the Go runtime keeps them; a later
+	// round with a higher peak adds a few. A thread leaked per container
+	// would add 40 over the next two rounds of 20 containers each.
 	parallelRound(t, d)
 	before := settledStatus(t, d.Pid())
 	parallelRound(t, d)
-	checkGrowth(t, before, settledStatus(t, d.Pid()))
+	parallelRound(t, d)
+	checkGrowth(t, before, settledStatus(t, d.Pid()), 20)
 }
 
 func parallelRound(t *testing.T, d *daemontest.Daemon) {
