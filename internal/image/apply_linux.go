@@ -24,16 +24,34 @@ type Limits struct {
 	MaxBytes   int64 // sum of regular file sizes
 	MaxEntries int   // tar headers
 	MaxPath    int   // bytes of one entry's name or link target
+	// NoDevices refuses character and block device entries, for
+	// extractions where a device node makes no sense. Image layers allow
+	// them, as docker does (base images carry /dev/null and friends).
+	NoDevices bool
 }
 
-// DefaultLimits are generous for real images.
+// DefaultLimits are generous for real images: the largest real layers
+// hold about a million files (whole distributions, node_modules trees),
+// so MaxEntries is 1<<20 (1 048 576) headers; 64 GiB of file data; 4096
+// bytes is PATH_MAX.
 var DefaultLimits = Limits{MaxBytes: 64 << 30, MaxEntries: 1 << 20, MaxPath: 4096}
 
 // Whiteout names of the OCI layer format.
 const (
 	whiteoutPrefix = ".wh."
 	whiteoutOpaque = ".wh..wh..opq"
+	// whiteoutMetaPrefix starts names reserved for the whiteout scheme
+	// itself (aufs's .wh..wh.plnk hard link store, for one); of these
+	// only the opaque marker has meaning in an OCI layer.
+	whiteoutMetaPrefix = ".wh..wh."
 )
+
+// validWhiteoutTarget reports whether a whiteout ".wh.NAME" names a file
+// NAME: not "", "." or ".." (".wh.." would remove the directory holding
+// it, or its parent).
+func validWhiteoutTarget(name string) bool {
+	return name != "" && name != "." && name != ".."
+}
 
 // ApplyLayer extracts the uncompressed layer tar r into the directory root,
 // which is a mounted snapshot: on an overlay, removing a lower file makes
@@ -46,16 +64,24 @@ const (
 // with *at calls relative to its resolved parent and O_NOFOLLOW, so it is
 // never followed either. Extended attributes come from PAX SCHILY.xattr
 // records, except overlayfs's own.
-func ApplyLayer(ctx context.Context, root string, r io.Reader, lim Limits) (retErr error) {
+func ApplyLayer(ctx context.Context, root string, r io.Reader, lim Limits) error {
+	return apply(ctx, "apply layer", root, r, lim, false)
+}
+
+// apply is ApplyLayer (upper false) and ApplyUpper (upper true): the two
+// differ only in how whiteouts are stored, which device nodes they accept
+// and which hard links they allow (see applier.upper).
+func apply(ctx context.Context, op, root string, r io.Reader, lim Limits, upper bool) error {
 	rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("apply layer: open %q: %w", root, err)
+		return fmt.Errorf("%s: open %q: %w", op, root, err)
 	}
 	defer unix.Close(rootFd)
-	a := &applier{rootFd: rootFd, made: map[string]bool{}}
+	a := &applier{rootFd: rootFd, made: map[string]bool{}, upper: upper, noDevices: lim.NoDevices}
 	tr := tar.NewReader(r)
 	var total int64
 	var dirTimes []*tar.Header
+	prev := "" // the last entry read, to place an unreadable header
 	for n := 0; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -65,17 +91,21 @@ func ApplyLayer(ctx context.Context, root string, r io.Reader, lim Limits) (retE
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("apply layer: read tar: %w", err)
+			if n == 0 {
+				return fmt.Errorf("%s: read tar: first header: %w", op, err)
+			}
+			return fmt.Errorf("%s: read tar: header %d, after entry %q: %w", op, n+1, prev, err)
 		}
+		prev = hdr.Name
 		if n >= lim.MaxEntries {
-			return errdefs.Invalid(fmt.Sprintf("apply layer: more than %d entries", lim.MaxEntries))
+			return errdefs.Invalid(fmt.Sprintf("%s: entry %.64q: more than %d entries", op, hdr.Name, lim.MaxEntries))
 		}
 		if len(hdr.Name) > lim.MaxPath || len(hdr.Linkname) > lim.MaxPath {
-			return errdefs.Invalid(fmt.Sprintf("apply layer: entry %.64q...: name or link over %d bytes", hdr.Name, lim.MaxPath))
+			return errdefs.Invalid(fmt.Sprintf("%s: entry %.64q...: name or link over %d bytes", op, hdr.Name, lim.MaxPath))
 		}
 		if hdr.Typeflag == tar.TypeReg { // tar.Reader turns old TypeRegA into TypeReg
-			if hdr.Size < 0 || total+hdr.Size > lim.MaxBytes {
-				return errdefs.Invalid(fmt.Sprintf("apply layer: entry %q: files over %d bytes in all", hdr.Name, lim.MaxBytes))
+			if hdr.Size < 0 || hdr.Size > lim.MaxBytes-total {
+				return errdefs.Invalid(fmt.Sprintf("%s: entry %q: files over %d bytes in all", op, hdr.Name, lim.MaxBytes))
 			}
 			total += hdr.Size
 		}
@@ -84,13 +114,13 @@ func ApplyLayer(ctx context.Context, root string, r io.Reader, lim Limits) (retE
 			if hdr.Typeflag == tar.TypeDir {
 				dirTimes = append(dirTimes, hdr) // the root's own attributes
 				if err := a.setAttrs(rootFd, ".", hdr); err != nil {
-					return err
+					return fmt.Errorf("%s: entry %q: %w", op, hdr.Name, err)
 				}
 			}
 			continue
 		}
 		if err := a.entry(tr, name, hdr); err != nil {
-			return fmt.Errorf("apply layer: entry %q: %w", hdr.Name, err)
+			return fmt.Errorf("%s: entry %q: %w", op, hdr.Name, err)
 		}
 		if hdr.Typeflag == tar.TypeDir {
 			h := *hdr
@@ -128,8 +158,16 @@ func clean(name string) string {
 type applier struct {
 	rootFd int
 	// made holds the paths this layer has created, which an opaque
-	// whiteout in the same layer must keep.
+	// whiteout in the same layer must keep (and, in upper mode, the only
+	// paths a hard link may point to).
 	made map[string]bool
+	// upper: the root is a plain directory that becomes an overlayfs
+	// upper dir (ApplyUpper), not a mounted snapshot: whiteouts are
+	// stored as overlayfs stores them instead of removing lower files,
+	// which are not there to remove.
+	upper bool
+	// noDevices refuses character and block devices (Limits.NoDevices).
+	noDevices bool
 }
 
 // resolve opens name (relative to the root) with openat2 RESOLVE_IN_ROOT.
@@ -209,8 +247,19 @@ func removeAt(dirFd int, base string) error {
 }
 
 func (a *applier) entry(tr *tar.Reader, name string, hdr *tar.Header) error {
-	if strings.HasPrefix(path.Base(name), whiteoutPrefix) {
+	if base := path.Base(name); strings.HasPrefix(base, whiteoutPrefix) {
+		switch {
+		case base != whiteoutOpaque && strings.HasPrefix(base, whiteoutMetaPrefix):
+			return nil // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content
+		case base != whiteoutOpaque && !validWhiteoutTarget(strings.TrimPrefix(base, whiteoutPrefix)):
+			return errdefs.Invalid(fmt.Sprintf("whiteout %q names no file", base))
+		case a.upper:
+			return a.whiteoutUpper(name)
+		}
 		return a.whiteout(name)
+	}
+	if err := a.checkDevice(hdr); err != nil {
+		return err
 	}
 	pfd, base, err := a.parent(name)
 	if err != nil {
@@ -221,11 +270,13 @@ func (a *applier) entry(tr *tar.Reader, name string, hdr *tar.Header) error {
 	// An entry replaces what is there, except that a directory over a
 	// directory merges.
 	var st unix.Stat_t
+	replaced := false
 	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
 		if !(hdr.Typeflag == tar.TypeDir && st.Mode&unix.S_IFMT == unix.S_IFDIR) {
 			if err := removeAt(pfd, base); err != nil {
 				return err
 			}
+			replaced = true
 		}
 	}
 	a.made[name] = true
@@ -234,6 +285,14 @@ func (a *applier) entry(tr *tar.Reader, name string, hdr *tar.Header) error {
 	case tar.TypeDir:
 		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 			return err
+		}
+		if a.upper && replaced {
+			// What stood here (this layer's whiteout or file) hid the
+			// lower layers' entry; on a mounted overlay the new directory
+			// would be opaque for the same reason, so it is here too.
+			if err := setOpaque(pfd, base); err != nil {
+				return err
+			}
 		}
 	case tar.TypeReg:
 		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
@@ -254,9 +313,20 @@ func (a *applier) entry(tr *tar.Reader, name string, hdr *tar.Header) error {
 		}
 	case tar.TypeLink:
 		target := clean(hdr.Linkname)
+		if a.upper && !a.made[target] {
+			// The layers below are not in an upper dir; a link can only
+			// be to this layer's own files.
+			return errdefs.Invalid(fmt.Sprintf("hard link to %q, which this layer did not make", hdr.Linkname))
+		}
 		tfd, err := a.resolve(target, unix.O_PATH|unix.O_NOFOLLOW)
 		if err != nil {
 			return fmt.Errorf("link target %q: %w", hdr.Linkname, err)
+		}
+		if a.upper {
+			if err := unix.Fstat(tfd, &st); err == nil && isWhiteout(&st) {
+				unix.Close(tfd)
+				return errdefs.Invalid(fmt.Sprintf("hard link to %q, a whiteout", hdr.Linkname))
+			}
 		}
 		// Through /proc/self/fd with AT_SYMLINK_FOLLOW rather than
 		// AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH (rootless has not).
