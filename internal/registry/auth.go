@@ -100,3 +100,21 @@ func HostOf(server string) string {
 	}
 	return s
 }
+
+// authFor finds the credentials for repo: the client's (a pull's
+// X-Registry-Auth) when it sent some, otherwise the keychain's
+// (~/.docker/config.json and its credential helpers by default).
+func authFor(repo name.Repository, opts Options) (authn.Authenticator, error) {
+	if a := opts.Auth.authenticator(); a != nil {
+		return a, nil
+	}
+	kc := opts.Keychain
+	if kc == nil {
+		kc = authn.DefaultKeychain
+	}
+	a, err := kc.Resolve(repo)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", repo.RegistryStr(), err)
+	}
+	return a, nil
+}

@@ -62,6 +62,8 @@ type Options struct {
 	// Progress, when set, hears of each step; it may be called from
 	// several goroutines at once.
 	Progress func(Progress)
+	// Layers, when set, unpacks layers while they download.
+	Layers LayerSink
 	// Transport is the HTTP transport; nil: http.DefaultTransport.
 	Transport http.RoundTripper
 }
@@ -108,6 +110,7 @@ type puller struct {
 	// policy is the innermost transport; it records the manifest digest
 	// the registry claims.
 	policy *httpPolicy
+	blobs  *blobClient
 
 	mu      sync.Mutex
 	fetched int
@@ -163,6 +166,9 @@ func (p *puller) pull(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	p.progress(Progress{ID: tagOrDigest, Status: "Pulling from " + reference.Path(p.ref)})
+	if p.blobs, err = newBlobClient(ctx, repo, p.opts, policy); err != nil {
+		return Result{}, err
+	}
 
 	if err := p.fetchBlobs(ctx, m); err != nil {
 		return Result{}, err
@@ -208,15 +214,11 @@ func remoteOptionsPolicy(ctx context.Context, ref reference.Named, opts Options)
 		remote.WithTransport(policy),
 		remote.WithUserAgent("capsa"),
 	}
-	if a := opts.Auth.authenticator(); a != nil {
-		ropts = append(ropts, remote.WithAuth(a))
-	} else {
-		kc := opts.Keychain
-		if kc == nil {
-			kc = authn.DefaultKeychain
-		}
-		ropts = append(ropts, remote.WithAuthFromKeychain(kc))
+	auth, err := authFor(repo, opts)
+	if err != nil {
+		return name.Repository{}, nil, nil, err
 	}
+	ropts = append(ropts, remote.WithAuth(auth))
 	return repo, ropts, policy, nil
 }
 
@@ -292,12 +294,40 @@ func checkManifest(d digest.Digest, m ocispec.Manifest) error {
 	return nil
 }
 
-// fetchBlobs downloads the config and the layers not yet in the store,
-// a few at a time.
+// LayerSink unpacks layers while they download, so that a pull ends with
+// its layers unpacked instead of starting to unpack then.
+type LayerSink interface {
+	// Wants reports whether the layer whose diff IDs, from the image's
+	// bottom layer up to it, are diffIDs should stream to Layer (not if
+	// that stack of layers is already unpacked).
+	Wants(ctx context.Context, diffIDs []digest.Digest) bool
+	// Layer consumes a layer's compressed bytes as they arrive, to EOF,
+	// and returns once it did or failed; its error fails the pull. It
+	// must check the uncompressed bytes against diffID itself; the pull
+	// checks the compressed ones against desc before it succeeds.
+	Layer(ctx context.Context, desc ocispec.Descriptor, diffID digest.Digest, r io.Reader) error
+}
+
+// maxConfigSize bounds an image config.
+const maxConfigSize = 8 << 20
+
+// fetchBlobs downloads the config, then the layers not yet in the store,
+// a few at a time, each streamed to the LayerSink too when it wants it.
 func (p *puller) fetchBlobs(ctx context.Context, m ocispec.Manifest) error {
+	if _, err := p.cs.Info(ctx, m.Config.Digest); err != nil {
+		if err := p.fetch(ctx, m.Config, "config", nil); err != nil {
+			return err
+		}
+	}
+	diffIDs, err := p.diffIDs(ctx, m)
+	if err != nil {
+		return err
+	}
 	layers := m.Layers
-	for _, l := range layers {
+	present := make([]bool, len(layers))
+	for i, l := range layers {
 		if _, err := p.cs.Info(ctx, l.Digest); err == nil {
+			present[i] = true
 			p.progress(Progress{ID: shortDigest(l.Digest), Status: "Already exists"})
 		} else {
 			p.progress(Progress{ID: shortDigest(l.Digest), Status: "Pulling fs layer"})
@@ -305,11 +335,15 @@ func (p *puller) fetchBlobs(ctx context.Context, m ocispec.Manifest) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
-	for i, d := range append([]ocispec.Descriptor{m.Config}, layers...) {
-		if _, err := p.cs.Info(ctx, d.Digest); err == nil {
+	for i, d := range layers {
+		if present[i] {
 			continue
 		}
-		g.Go(func() error { return p.fetch(gctx, d, i > 0) })
+		var sink func(io.Reader) error
+		if s := p.opts.Layers; s != nil && s.Wants(ctx, diffIDs[:i+1]) {
+			sink = func(r io.Reader) error { return s.Layer(gctx, d, diffIDs[i], r) }
+		}
+		g.Go(func() error { return p.fetch(gctx, d, "layer", sink) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -317,37 +351,82 @@ func (p *puller) fetchBlobs(ctx context.Context, m ocispec.Manifest) error {
 	return ctx.Err()
 }
 
-// fetch streams one blob into the store; content.WriteBlob verifies its
-// size and digest before the blob becomes visible.
-func (p *puller) fetch(ctx context.Context, d ocispec.Descriptor, isLayer bool) error {
-	what := "config"
-	if isLayer {
-		what = "layer"
-	}
-	rl, err := remote.Layer(p.repo.Digest(d.Digest.String()), p.ropts...)
+// diffIDs reads the layers' diff IDs from the image config (in the
+// store, verified), one per layer of m.
+func (p *puller) diffIDs(ctx context.Context, m ocispec.Manifest) ([]digest.Digest, error) {
+	b, err := p.cs.ReadAll(ctx, m.Config.Digest, maxConfigSize)
 	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", m.Config.Digest, err)
+	}
+	var c ocispec.Image
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, errdefs.Invalid(fmt.Sprintf("config %s: %v", m.Config.Digest, err))
+	}
+	if len(c.RootFS.DiffIDs) != len(m.Layers) {
+		return nil, errdefs.Invalid(fmt.Sprintf("config %s: %d diff_ids for %d layers", m.Config.Digest, len(c.RootFS.DiffIDs), len(m.Layers)))
+	}
+	for i, d := range c.RootFS.DiffIDs {
+		if err := d.Validate(); err != nil {
+			return nil, errdefs.Invalid(fmt.Sprintf("config %s: diff_id %d: %v", m.Config.Digest, i, err))
+		}
+	}
+	return c.RootFS.DiffIDs, nil
+}
+
+// fetch streams one blob into the store, and to sink when there is one.
+// The content store checks the blob's size while it streams and its
+// digest before the blob becomes visible. An interrupted earlier pull's
+// bytes are kept (the ingest) and only the rest is asked for.
+func (p *puller) fetch(ctx context.Context, d ocispec.Descriptor, what string, sink func(io.Reader) error) error {
+	if err := p.fetchBlob(ctx, d, what == "layer", sink); err != nil {
 		return fmt.Errorf("%s %s: %w", what, d.Digest, classify(err))
 	}
-	rc, err := rl.Compressed()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", what, d.Digest, classify(err))
-	}
-	defer rc.Close()
-	var r io.Reader = &mismatchReader{r: rc, size: d.Size}
-	id := shortDigest(d.Digest)
-	if isLayer {
-		r = &progressReader{r: r, total: d.Size, report: func(n int64) {
-			p.progress(Progress{ID: id, Status: "Downloading", Current: n, Total: d.Size})
-		}}
-	}
+	return nil
+}
+
+func (p *puller) fetchBlob(ctx context.Context, d ocispec.Descriptor, isLayer bool, sink func(io.Reader) error) (retErr error) {
 	ref := "pull-" + d.Digest.String()
-	if err := content.WriteBlob(ctx, p.cs, ref, r, d.Digest, d.Size); err != nil {
-		if errors.Is(err, errdefs.ErrInvalid) {
-			// The registry sent more than the manifest says or other
+	w, err := p.cs.Writer(ctx, ref, d.Digest, d.Size)
+	if errors.Is(err, errdefs.ErrAlreadyExists) {
+		return nil // another pull landed it meanwhile; the sink's owner unpacks it from the store
+	}
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	defer func() {
+		if errors.Is(retErr, errdefs.ErrInvalid) {
+			// The registry sent more than the manifest says, or other
 			// content: what the ingest holds is not worth resuming.
 			_ = p.cs.Abort(context.WithoutCancel(ctx), ref)
 		}
-		return fmt.Errorf("%s %s: %w", what, d.Digest, classify(err))
+	}()
+	off := w.Offset()
+	if off > 0 {
+		sink = nil // a resumed blob is unpacked from the store once it landed
+	}
+	body, err := p.blobs.open(ctx, d.Digest, d.Size, off)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	var r io.Reader = body
+	id := shortDigest(d.Digest)
+	if isLayer {
+		r = &progressReader{r: r, n: off, total: d.Size, report: func(n int64) {
+			p.progress(Progress{ID: id, Status: "Downloading", Current: n, Total: d.Size})
+		}}
+	}
+	if sink == nil {
+		_, err = io.Copy(w, r)
+	} else {
+		err = tee(r, w, sink)
+	}
+	if err != nil {
+		return err
+	}
+	if err := w.Commit(ctx); err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
+		return err
 	}
 	p.mu.Lock()
 	p.fetched++
@@ -359,26 +438,28 @@ func (p *puller) fetch(ctx context.Context, d ocispec.Descriptor, isLayer bool) 
 	return nil
 }
 
-// mismatchReader names an error that ends a complete stream for what it
-// is: go-containerregistry checks a blob's digest at its end, and its
-// error then means the content does not match (ErrInvalid: nothing of
-// it is worth resuming).
-type mismatchReader struct {
-	r    io.Reader
-	n    int64
-	size int64
-}
-
-func (m *mismatchReader) Read(b []byte) (int, error) {
-	n, err := m.r.Read(b)
-	m.n += int64(n)
-	if err != nil && err != io.EOF && m.size > 0 && m.n >= m.size {
-		return n, errdefs.Invalid("content does not match its digest")
+// tee copies r to w and, through a pipe, to sink, which runs alongside.
+// An error of either side ends both.
+func tee(r io.Reader, w io.Writer, sink func(io.Reader) error) error {
+	pr, pw := io.Pipe()
+	sinkErr := make(chan error, 1)
+	go func() {
+		err := sink(pr)
+		if err == nil {
+			// The sink is done with the layer; what follows its end (the
+			// compressed stream's padding) still goes to the store.
+			_, err = io.Copy(io.Discard, pr)
+		}
+		pr.CloseWithError(err)
+		sinkErr <- err
+	}()
+	_, err := io.Copy(io.MultiWriter(w, pw), r)
+	pw.CloseWithError(err)
+	serr := <-sinkErr
+	if serr != nil && (err == nil || errors.Is(err, serr)) {
+		return serr
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) && m.size > 0 {
-		return n, fmt.Errorf("download cut off after %d of %d bytes: %w", m.n, m.size, err)
-	}
-	return n, err
+	return err
 }
 
 // progressReader reports the bytes read, at most every 100ms.
