@@ -77,3 +77,14 @@ type Snapshotter interface {
 	// Close releases the snapshotter's resources (its metadata store).
 	Close() error
 }
+
+// Rebaser is a Snapshotter whose layers are self-contained diffs: an
+// active snapshot prepared without a parent can be committed onto any
+// committed parent afterwards. Layers can then be unpacked apart, in
+// parallel, while they download, and stacked in order once they are all
+// there.
+type Rebaser interface {
+	// CommitOnto is Commit of an active snapshot without parent that
+	// gives the committed snapshot name the parent parent.
+	CommitOnto(ctx context.Context, name, key, parent string) error
+}

@@ -343,6 +343,57 @@ func (o *Snapshotter) Commit(ctx context.Context, name, key string) error {
 	})
 }
 
+// CommitOnto turns the active snapshot key, prepared without a parent,
+// into the committed snapshot name on parent. An overlay snapshot's
+// directory is a self-contained diff (its whiteouts are 0/0 devices and
+// opaque xattrs, which mean the same on any lower layers), so layers can
+// be unpacked apart, in parallel, and stacked afterwards. key must not be
+// mounted any more.
+func (o *Snapshotter) CommitOnto(ctx context.Context, name, key, parent string) error {
+	if err := checkKey(name); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSnapshots)
+		r, ok, err := getRecord(b, key)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errdefs.NotFound(fmt.Sprintf("commit snapshot %q: not found", key))
+		}
+		if r.Kind != snapshot.KindActive || r.Parent != "" {
+			return errdefs.Invalid(fmt.Sprintf("commit snapshot %q onto %q: it is %s with parent %q, not active without parent", key, parent, r.Kind, r.Parent))
+		}
+		if parent != "" {
+			p, ok, err := getRecord(b, parent)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errdefs.NotFound(fmt.Sprintf("commit snapshot %q onto %q: parent not found", key, parent))
+			}
+			if p.Kind != snapshot.KindCommitted {
+				return errdefs.Invalid(fmt.Sprintf("commit snapshot %q onto %q: parent is %s, not committed", key, parent, p.Kind))
+			}
+		}
+		if _, ok, err := getRecord(b, name); err != nil {
+			return err
+		} else if ok {
+			return errdefs.AlreadyExists(fmt.Sprintf("commit snapshot %q as %q: %q already exists", key, name, name))
+		}
+		if err := b.Delete([]byte(key)); err != nil {
+			return err
+		}
+		r.Kind = snapshot.KindCommitted
+		r.Parent = parent
+		r.Created = time.Now().UTC()
+		return putRecord(b, name, r)
+	})
+}
+
 // Stat describes the snapshot key.
 func (o *Snapshotter) Stat(ctx context.Context, key string) (snapshot.Info, error) {
 	var info snapshot.Info

@@ -131,3 +131,70 @@ func TestSecondOpenRefused(t *testing.T) {
 		t.Errorf("second New = %v, want unavailable", err)
 	}
 }
+
+// TestCommitOnto: a layer prepared without parent and committed onto one
+// is a child of it (views of it see the parent's layer below its own),
+// and what CommitOnto refuses.
+func TestCommitOnto(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	o, err := New(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	fs := func(id string) string { return filepath.Join(root, "snapshots", id, "fs") }
+	if _, err := o.Prepare(ctx, "base-x", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Commit(ctx, "base", "base-x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Prepare(ctx, "top-x", ""); err != nil { // id 2, made apart
+		t.Fatal(err)
+	}
+	if err := o.CommitOnto(ctx, "top", "top-x", "base"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := o.Stat(ctx, "top")
+	if err != nil || info.Kind != snapshot.KindCommitted || info.Parent != "base" {
+		t.Fatalf("top: %+v, %v; want committed on base", info, err)
+	}
+	ms, err := o.View(ctx, "v", "top")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint([]snapshot.Mount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=" + fs("2") + ":" + fs("1")}}})
+	if got := fmt.Sprint(ms); got != want {
+		t.Fatalf("view of top: %s, want %s", got, want)
+	}
+	if err := o.Remove(ctx, "base"); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("remove base under top: %v, want a conflict", err)
+	}
+
+	if _, err := o.Prepare(ctx, "on-base", "base"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Prepare(ctx, "loose", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, key, parent string
+		want              error
+	}{
+		{"x", "on-base", "base", errdefs.ErrInvalid}, // has a parent already
+		{"x", "top", "base", errdefs.ErrInvalid},     // committed
+		{"x", "nothing", "base", errdefs.ErrNotFound},
+		{"x", "loose", "nothing", errdefs.ErrNotFound},
+		{"x", "loose", "on-base", errdefs.ErrInvalid}, // parent not committed
+		{"top", "loose", "base", errdefs.ErrAlreadyExists},
+	} {
+		if err := o.CommitOnto(ctx, tc.name, tc.key, tc.parent); !errors.Is(err, tc.want) {
+			t.Errorf("CommitOnto(%q, %q, %q) = %v, want %v", tc.name, tc.key, tc.parent, err, tc.want)
+		}
+	}
+	// A refused CommitOnto leaves the snapshot as it was.
+	if info, err := o.Stat(ctx, "loose"); err != nil || info.Kind != snapshot.KindActive {
+		t.Fatalf("loose after refusals: %+v, %v", info, err)
+	}
+}
