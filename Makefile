@@ -109,6 +109,7 @@ bench: build
 	./scripts/install-bench-deps.sh
 	CAPSA_RUNTIME=$(CURDIR)/$(BINDIR)/capsa-runtime $(GO) run ./bench/runlatency $(BENCH_ARGS)
 	$(GO) run ./bench/engine -bin $(CURDIR)/$(BINDIR) $(ENGINE_BENCH_ARGS)
+	$(GO) run ./bench/pull -bin $(CURDIR)/$(BINDIR) $(PULL_BENCH_ARGS)
 
 # RUNTIME: a peer to test instead of bin/capsa-runtime (then nothing is built).
 conformance: $(if $(RUNTIME),,build)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-bench-deps: the Debian packages that `make bench` compares capsa
-# with (bench/runlatency and bench/engine). Idempotent: installs only what
-# is missing. Run as root.
+# with (bench/runlatency, bench/engine and bench/pull). Idempotent: installs
+# only what is missing. Run as root.
 #
 # The bench starts every daemon itself with private state (see
 # bench/engine/README.md): nothing here is enabled or started, and no
@@ -20,7 +20,8 @@ packages=(
 	containernetworking-plugins # podman 4.3's default (CNI) network
 	docker.io        # dockerd, the docker CLI and its managed containerd
 	containerd       # containerd and ctr on their own
-	skopeo umoci     # image tools, for inspecting the images the bench makes
+	skopeo umoci     # image tools; bench/pull measures skopeo copy + umoci unpack
+	docker-registry  # the local registry bench/pull pulls from (127.0.0.1 only)
 	iptables         # the engines' default networks add their rules
 	iproute2         # lo up in the bench's private network namespace
 	util-linux       # unshare, nsenter, mount
