@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
@@ -64,6 +65,7 @@ func (c *CLI) newImagesCommand() *cobra.Command {
 		},
 	}
 	fl := commandFlags(cmd)
+	// capsa makes no intermediate images, so -a lists what the default does.
 	fl.BoolVarP(&all, "all", "a", false, "Show all images (default hides intermediate images)")
 	fl.BoolVar(&digests, "digests", false, "Show digests")
 	fl.VarP(newListValue(&filters), "filter", "f", "Filter output based on conditions provided")
@@ -74,7 +76,9 @@ func (c *CLI) newImagesCommand() *cobra.Command {
 }
 
 // renderImages writes the images listing: one row per repository:tag of
-// each image (<none> for untagged ones), newest first.
+// each image (<none> for untagged ones), newest first. When the format
+// shows digests (--digests), a tag row is repeated for each repo digest of
+// its repository, as docker's.
 func renderImages(out io.Writer, format string, items []image.Summary, trunc, quiet bool, now time.Time) error {
 	f, err := newFormatter(out, format, imageHeaders)
 	if err != nil {
@@ -93,7 +97,7 @@ func renderImages(out io.Writer, format string, items []image.Summary, trunc, qu
 			}
 			continue
 		}
-		for _, row := range imageRows(img, trunc, now) {
+		for _, row := range imageRows(img, trunc, strings.Contains(format, ".Digest"), now) {
 			if err := f.Write(row); err != nil {
 				return err
 			}
@@ -102,35 +106,84 @@ func renderImages(out io.Writer, format string, items []image.Summary, trunc, qu
 	return f.Flush()
 }
 
-func imageRows(img image.Summary, trunc bool, now time.Time) []*imageRow {
-	digestOf := map[string]string{}
+// isDanglingSummary is docker's: no tag and no digest, or the <none>
+// placeholders of API versions before 1.43.
+func isDanglingSummary(img image.Summary) bool {
+	if len(img.RepoTags) == 0 && len(img.RepoDigests) == 0 {
+		return true
+	}
+	return len(img.RepoTags) == 1 && img.RepoTags[0] == "<none>:<none>" && len(img.RepoDigests) == 1 && img.RepoDigests[0] == "<none>@<none>"
+}
+
+// imageRows are an image's rows as docker's CLI makes them: per
+// repository, a row per tag (repeated per repo digest of that repository
+// when digests are shown), and a <none> tag row for a repository that only
+// has digests; <none> <none> for a dangling image. Rows are sorted by
+// repository, tag and digest (docker's order is a map's).
+func imageRows(img image.Summary, trunc, digests bool, now time.Time) []*imageRow {
+	if isDanglingSummary(img) {
+		return []*imageRow{{img: img, repo: "<none>", tag: "<none>", digest: "<none>", trunc: trunc, now: now}}
+	}
+	repoTags, repoDigests := map[string][]string{}, map[string][]string{}
+	for _, t := range img.RepoTags {
+		ref, err := reference.ParseNormalizedNamed(t)
+		if err != nil {
+			continue
+		}
+		if nt, ok := ref.(reference.NamedTagged); ok {
+			repo := reference.FamiliarName(ref)
+			repoTags[repo] = append(repoTags[repo], nt.Tag())
+		}
+	}
 	for _, d := range img.RepoDigests {
-		repo, dg, ok := strings.Cut(d, "@")
-		if ok {
-			digestOf[repo] = dg
+		ref, err := reference.ParseNormalizedNamed(d)
+		if err != nil {
+			continue
+		}
+		if c, ok := ref.(reference.Canonical); ok {
+			repo := reference.FamiliarName(ref)
+			repoDigests[repo] = append(repoDigests[repo], c.Digest().String())
 		}
 	}
 	var rows []*imageRow
-	for _, t := range img.RepoTags {
-		i := strings.LastIndex(t, ":")
-		if i < 0 || strings.Contains(t[i:], "/") {
-			continue
-		}
-		repo, tag := t[:i], t[i+1:]
-		if repo == "<none>" {
-			continue
-		}
-		rows = append(rows, &imageRow{img: img, repo: repo, tag: tag, digest: digestOf[repo], trunc: trunc, now: now})
+	add := func(repo, tag, digest string) {
+		rows = append(rows, &imageRow{img: img, repo: repo, tag: tag, digest: digest, trunc: trunc, now: now})
 	}
-	if len(rows) == 0 {
-		if len(img.RepoDigests) > 0 {
-			for repo, dg := range digestOf {
-				rows = append(rows, &imageRow{img: img, repo: repo, tag: "<none>", digest: dg, trunc: trunc, now: now})
+	for repo, tags := range repoTags {
+		ds := repoDigests[repo]
+		delete(repoDigests, repo)
+		if !digests {
+			ds = nil
+		}
+		for _, tag := range tags {
+			if len(ds) == 0 {
+				add(repo, tag, "<none>")
+				continue
+			}
+			for _, d := range ds {
+				add(repo, tag, d)
+			}
+		}
+	}
+	for repo, ds := range repoDigests {
+		if digests {
+			for _, d := range ds {
+				add(repo, "<none>", d)
 			}
 		} else {
-			rows = append(rows, &imageRow{img: img, repo: "<none>", tag: "<none>", trunc: trunc, now: now})
+			add(repo, "<none>", "")
 		}
 	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if a.repo != b.repo {
+			return a.repo < b.repo
+		}
+		if a.tag != b.tag {
+			return a.tag < b.tag
+		}
+		return a.digest < b.digest
+	})
 	return rows
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/capsa-dev/capsa/internal/archive"
@@ -15,8 +16,8 @@ import (
 
 // CommitOptions shape the image CommitContainer makes.
 type CommitOptions struct {
-	// Name is the new image's REPOSITORY[:TAG] ("" is refused: the image
-	// store keeps images by name, so an untagged image could not be kept).
+	// Name is the new image's REPOSITORY[:TAG]; "" keeps the image
+	// dangling (<none>:<none>), as docker commit without a name does.
 	Name    string
 	Author  string
 	Message string
@@ -35,12 +36,21 @@ type CommitOptions struct {
 // with the container's writable layer on top (overlay whiteouts and
 // opaque directories written as OCI whiteouts), its image's config with
 // the container's command and environment, opts.Config and opts.Changes
-// applied, and a history entry; the image is named opts.Name.
+// applied, and a history entry; the image is named opts.Name (an image
+// that name pointed at is kept, dangling, if nothing else names it), or
+// kept dangling without a name.
 func (e *Engine) CommitContainer(ctx context.Context, ref string, opts CommitOptions) (ImageRef, error) {
-	if opts.Name == "" {
-		return ImageRef{}, errdefs.Invalid(fmt.Sprintf("commit container %q: a repository name is required (capsa keeps images by name)", ref))
+	name := ""
+	if opts.Name != "" {
+		n, err := reference.ParseNormalizedNamed(opts.Name)
+		if err != nil {
+			return ImageRef{}, errdefs.Invalid(fmt.Sprintf("commit container %q: invalid reference format: %v", ref, err))
+		}
+		if _, ok := n.(reference.Digested); ok {
+			return ImageRef{}, errdefs.Invalid(fmt.Sprintf("commit container %q: refusing to create a tag with a digest reference", ref))
+		}
+		name = reference.FamiliarString(reference.TagNameOnly(n))
 	}
-	name := normalizeRef(opts.Name)
 	c, err := e.lookup(ref)
 	if err != nil {
 		return ImageRef{}, err
@@ -95,7 +105,7 @@ func (e *Engine) CommitContainer(ctx context.Context, ref string, opts CommitOpt
 	if err != nil {
 		return ImageRef{}, fmt.Errorf("commit container %s: %w", shortID(id), err)
 	}
-	if err := e.images.Put(ctx, name, desc); err != nil {
+	if err := e.nameImage(ctx, name, desc); err != nil {
 		return ImageRef{}, fmt.Errorf("commit container %s: image %q: %w", shortID(id), name, err)
 	}
 	e.emit(Event{Type: "container", Action: "commit", ID: id, Attributes: map[string]string{"imageID": desc.Digest.String(), "name": name}})

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"strings"
 )
 
 // PruneImages removes the images no container uses: with all, every such
@@ -26,7 +25,7 @@ func (e *Engine) PruneImages(ctx context.Context, all bool, labels []string) (Im
 	var freed int64
 	var errs []error
 	for _, in := range imgs {
-		if used[in.ID] || !MatchLabels(in.Config.Config.Labels, labels) || !all && !dangling(in.Names) {
+		if used[in.ID] || !MatchLabels(in.Config.Config.Labels, labels) || !all && !in.Dangling() {
 			continue
 		}
 		res, err := e.RemoveImage(ctx, in.ID, true)
@@ -44,13 +43,4 @@ func (e *Engine) PruneImages(ctx context.Context, all bool, labels []string) (Im
 		e.emit(Event{Type: "image", Action: "prune", Attributes: map[string]string{}})
 	}
 	return out, freed, errors.Join(errs...)
-}
-
-func dangling(names []string) bool {
-	for _, n := range names {
-		if !strings.HasPrefix(n, "<none>") {
-			return false
-		}
-	}
-	return true
 }

@@ -18,7 +18,8 @@ type RegistryAuth = registry.Auth
 // PushImage uploads the image ref names ("busybox" is
 // docker.io/library/busybox:latest) to its registry. progress, when set,
 // hears of each step, ending with docker's "TAG: digest: D size: N"; it
-// may be called from several goroutines at once.
+// may be called from several goroutines at once. The image gets the repo
+// digest NAME@D.
 func (e *Engine) PushImage(ctx context.Context, ref string, auth *RegistryAuth, progress func(PullProgress)) (ImageRef, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
@@ -41,6 +42,9 @@ func (e *Engine) PushImage(ctx context.Context, ref string, auth *RegistryAuth, 
 	})
 	if err != nil {
 		return ImageRef{}, err
+	}
+	if err := e.recordRepoDigest(ctx, tagged, desc.Digest, rec.Target); err != nil {
+		return ImageRef{}, fmt.Errorf("push %s: %w", familiar, err)
 	}
 	if progress != nil {
 		progress(PullProgress{Status: fmt.Sprintf("%s: digest: %s size: %d", tagged.Tag(), desc.Digest, desc.Size)})

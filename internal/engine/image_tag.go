@@ -10,7 +10,8 @@ import (
 )
 
 // TagImage names the image source (a name or an image ID) also target,
-// both normalised as pull does ("busybox" is busybox:latest).
+// both normalised as pull does ("busybox" is busybox:latest). The image
+// target named before is kept, dangling, if nothing else names it.
 func (e *Engine) TagImage(ctx context.Context, source, target string) (ImageRef, error) {
 	named, err := reference.ParseNormalizedNamed(target)
 	if err != nil {
@@ -20,15 +21,13 @@ func (e *Engine) TagImage(ctx context.Context, source, target string) (ImageRef,
 		return ImageRef{}, errdefs.Invalid(fmt.Sprintf("tag %s: refusing to create a tag with a digest reference", target))
 	}
 	familiar := reference.FamiliarString(reference.TagNameOnly(named))
-	src, _, err := e.resolveImage(ctx, source)
+	rec, err := e.findImage(ctx, source)
 	if err != nil {
 		return ImageRef{}, err
 	}
-	rec, err := e.images.Get(ctx, src.Name)
-	if err != nil {
-		return ImageRef{}, fmt.Errorf("tag %s: %w", source, err)
-	}
-	if err := e.images.Put(ctx, familiar, rec.Target); err != nil {
+	// A tag that moves keeps the image it named (dangling, when nothing
+	// else names it); a dangling source loses its dangling record.
+	if err := e.nameImage(ctx, familiar, rec.Target); err != nil {
 		return ImageRef{}, fmt.Errorf("tag %s as %s: %w", source, familiar, err)
 	}
 	e.emit(Event{Type: "image", Action: "tag", ID: rec.Target.Digest.String(), Attributes: map[string]string{"name": familiar}})

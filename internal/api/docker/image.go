@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -65,16 +66,22 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 		if !engine.MatchLabels(in.Config.Config.Labels, f["label"]) {
 			continue
 		}
-		if refs := f["reference"]; len(refs) > 0 && !matchReference(in.Names, refs) {
+		if refs := f["reference"]; len(refs) > 0 && !matchReference(append(slices.Clone(in.Names), in.RepoDigests...), refs) {
 			continue
 		}
-		if dangling != nil && isDangling(in.Names) != *dangling {
+		if dangling != nil && in.Dangling() != *dangling {
 			continue
 		}
 		if !before.IsZero() && !in.Created.Before(before) || !since.IsZero() && !in.Created.After(since) {
 			continue
 		}
-		out = append(out, imageSummary(in, users[in.ID]))
+		sm := imageSummary(in, users[in.ID])
+		if versionLess(apiVersion(r), "1.43") && len(sm.RepoTags) == 0 && len(sm.RepoDigests) == 0 {
+			// Before 1.43 dockerd filled an untagged image's lists with
+			// placeholders.
+			sm.RepoTags, sm.RepoDigests = []string{"<none>:<none>"}, []string{"<none>@<none>"}
+		}
+		out = append(out, sm)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -95,17 +102,6 @@ func danglingFilter(vs []string) (*bool, error) {
 	return &b, nil
 }
 
-// isDangling reports an image without a name (import without one records
-// it as <none>:<none>).
-func isDangling(names []string) bool {
-	for _, n := range names {
-		if n != "<none>:<none>" {
-			return false
-		}
-	}
-	return true
-}
-
 // imageSummary is an image as the list shows it, with the count of its
 // containers.
 func imageSummary(in engine.ImageInfo, containers int) image.Summary {
@@ -114,9 +110,17 @@ func imageSummary(in engine.ImageInfo, containers int) image.Summary {
 		labels = map[string]string{}
 	}
 	return image.Summary{
-		ID: in.ID, RepoTags: in.Names, RepoDigests: []string{}, Created: in.Created.Unix(),
+		ID: in.ID, RepoTags: orEmpty(in.Names), RepoDigests: orEmpty(in.RepoDigests), Created: in.Created.Unix(),
 		Size: in.Size, Labels: labels, Containers: int64(containers), SharedSize: -1,
 	}
+}
+
+// orEmpty gives [] for nil, as dockerd's lists are never null.
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // imageUsers counts the containers of each image ID.
@@ -176,7 +180,7 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request, name strin
 	}
 	cfg := in.Config
 	resp := image.InspectResponse{
-		ID: in.ID, RepoTags: in.Names, RepoDigests: []string{}, Created: in.Created.UTC().Format(time.RFC3339Nano),
+		ID: in.ID, RepoTags: orEmpty(in.Names), RepoDigests: orEmpty(in.RepoDigests), Created: in.Created.UTC().Format(time.RFC3339Nano),
 		Author: cfg.Author, Architecture: cfg.Architecture, Os: cfg.OS, Variant: cfg.Variant, Size: in.Size,
 		Config:      &dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config},
 		GraphDriver: &storage.DriverData{Name: "overlay", Data: map[string]string{}},
@@ -185,25 +189,44 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request, name strin
 	return writeJSON(w, http.StatusOK, resp)
 }
 
+// imageHistory answers as dockerd does: newest entry first, the top one
+// with the image ID and tags, the others "<missing>" (they are not images
+// of their own); Size is the layer's (its blob's, compressed, as capsa's
+// image sizes are) for an entry that made one, 0 for an empty_layer one.
 func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request, name string) error {
 	in, err := s.e.ImageInspect(r.Context(), name)
 	if err != nil {
 		return err
 	}
-	out := []image.HistoryResponseItem{}
 	hist := in.Config.History
-	for i := len(hist) - 1; i >= 0; i-- {
-		h := hist[i]
-		item := image.HistoryResponseItem{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment, Tags: []string{}}
+	items := make([]image.HistoryResponseItem, 0, len(hist))
+	layer := 0
+	for _, h := range hist {
+		item := image.HistoryResponseItem{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment}
 		if h.Created != nil {
 			item.Created = h.Created.Unix()
 		}
-		if i == len(hist)-1 {
-			item.ID, item.Tags, item.Size = in.ID, in.Names, in.Size
+		if !h.EmptyLayer && layer < len(in.LayerSizes) {
+			item.Size = in.LayerSizes[layer]
+			layer++
 		}
-		out = append(out, item)
+		items = append(items, item)
 	}
-	return writeJSON(w, http.StatusOK, out)
+	if len(items) == 0 {
+		// An image without history: one entry per layer, as dockerd
+		// synthesises them.
+		for _, sz := range in.LayerSizes {
+			items = append(items, image.HistoryResponseItem{ID: "<missing>", Created: in.Created.Unix(), Size: sz})
+		}
+	}
+	slices.Reverse(items)
+	if len(items) > 0 {
+		items[0].ID, items[0].Tags = in.ID, in.Names
+		if len(in.Names) == 0 {
+			items[0].Tags = nil
+		}
+	}
+	return writeJSON(w, http.StatusOK, items)
 }
 
 func (s *Server) imageRemove(w http.ResponseWriter, r *http.Request) error {
@@ -236,9 +259,6 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	name := repo
 	if repo != "" && tag != "" {
 		name = repo + ":" + tag
-	}
-	if name == "" {
-		name = "<none>:<none>"
 	}
 	cfg, err := applyChanges(q["changes"])
 	if err != nil {
@@ -308,7 +328,7 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
 
 // imagePull is POST /images/create?fromImage=&tag=: docker's JSON progress
 // stream.
-func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) (err error) {
 	q := r.URL.Query()
 	ref := q.Get("fromImage")
 	if tag := q.Get("tag"); tag != "" {
@@ -318,12 +338,18 @@ func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) error {
 			ref += ":" + tag
 		}
 	}
+	var platform ocispec.Platform
+	if p := q.Get("platform"); p != "" {
+		if platform, err = engine.ParsePlatform(p); err != nil {
+			return err
+		}
+	}
 	auth, err := registryAuth(r)
 	if err != nil {
 		return err
 	}
 	return progressStream(w, func(progress func(engine.PullProgress)) error {
-		_, err := s.e.PullImage(r.Context(), ref, auth, progress)
+		_, err := s.e.PullImage(r.Context(), ref, platform, auth, progress)
 		return err
 	})
 }
