@@ -33,7 +33,7 @@ func (c *CLI) newPushCommand() *cobra.Command {
 				return err
 			}
 			defer rc.Close()
-			return printPullStream(c.Out, rc, quiet)
+			return c.showProgress(rc, quiet)
 		},
 	}
 	f := commandFlags(cmd)

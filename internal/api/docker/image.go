@@ -447,7 +447,10 @@ func progressStream(w http.ResponseWriter, op func(progress func(engine.PullProg
 	}
 	err := op(func(p engine.PullProgress) {
 		m := jsonstream.Message{ID: p.ID, Status: p.Status}
-		if p.Total > 0 || p.Current > 0 {
+		if p.Total > 0 || p.Current > 0 || p.ID != "" && !strings.HasPrefix(p.Status, "Pulling from ") {
+			// A layer's step carries a progressDetail, empty without
+			// counts ("Pull complete"), as dockerd's do: a client's
+			// display keeps the layer's line for it.
 			m.Progress = &jsonstream.Progress{Current: p.Current, Total: p.Total}
 		}
 		send(m)
