@@ -165,7 +165,7 @@ func (c *CLI) NewRootCommand() *cobra.Command {
 	}
 	imageCmds := []func() *cobra.Command{
 		c.newImagesCommand, c.newRmiCommand, c.newImportCommand, c.newImageInspectCommand, c.newPullCommand,
-		c.newPushCommand, c.newTagCommand, c.newSaveCommand, c.newLoadCommand,
+		c.newPushCommand, c.newTagCommand, c.newSaveCommand, c.newLoadCommand, c.newHistoryCommand,
 	}
 
 	container := &cobra.Command{Use: "container", Short: "Manage containers", Args: noArgs, RunE: showHelp}
