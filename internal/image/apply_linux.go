@@ -98,10 +98,10 @@ func apply(ctx context.Context, op, root string, r io.Reader, lim Limits, upper 
 		}
 		prev = hdr.Name
 		if n >= lim.MaxEntries {
-			return errdefs.Invalid(fmt.Sprintf("%s: entry %.64q: more than %d entries", op, hdr.Name, lim.MaxEntries))
+			return errdefs.Invalid(fmt.Sprintf("%s: entry %s: more than %d entries", op, shortName(hdr.Name), lim.MaxEntries))
 		}
 		if len(hdr.Name) > lim.MaxPath || len(hdr.Linkname) > lim.MaxPath {
-			return errdefs.Invalid(fmt.Sprintf("%s: entry %.64q...: name or link over %d bytes", op, hdr.Name, lim.MaxPath))
+			return errdefs.Invalid(fmt.Sprintf("%s: entry %s: name or link over %d bytes", op, shortName(hdr.Name), lim.MaxPath))
 		}
 		if hdr.Typeflag == tar.TypeReg { // tar.Reader turns old TypeRegA into TypeReg
 			if hdr.Size < 0 || hdr.Size > lim.MaxBytes-total {
@@ -146,6 +146,15 @@ func apply(ctx context.Context, op, root string, r io.Reader, lim Limits, upper 
 		unix.Close(fd)
 	}
 	return nil
+}
+
+// shortName quotes an entry name for an error, cut to 64 bytes: a
+// hostile name may be megabytes long.
+func shortName(name string) string {
+	if len(name) > 64 {
+		return strconv.Quote(name[:64]) + "..."
+	}
+	return strconv.Quote(name)
 }
 
 // clean makes a tar name relative to the root: "./a/../b/" → "b",

@@ -250,7 +250,7 @@ type raw struct {
 	body string
 }
 
-func rawTar(t *testing.T, es ...raw) []byte {
+func rawTar(t testing.TB, es ...raw) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
