@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+
+	"github.com/capsa-dev/capsa/internal/image/archive"
 )
 
 func (c *CLI) newLoadCommand() *cobra.Command {
@@ -17,7 +20,17 @@ func (c *CLI) newLoadCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "load [OPTIONS]",
 		Short: "Load an image from a tar archive or STDIN",
-		Args:  noArgs,
+		Long: `Load an image from a tar archive or STDIN.
+
+-i names a docker-archive or OCI archive (a tar, possibly gzip-compressed), or an
+OCI image layout directory (skopeo's oci:DIR, umoci, podman save --format
+oci-dir), which capsa sends to the daemon as an OCI archive. An image of an OCI
+layout is named by its index entry's io.containerd.image.name annotation, else by
+org.opencontainers.image.ref.name, as podman load names an oci-archive: a bare
+"mytag" (skopeo copy ... oci:DIR:mytag) loads as "mytag:latest". Unlike podman,
+a directory's images are named the same way, not after the directory's path;
+an image with neither annotation loads untagged.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var in io.Reader = c.In
 			if input != "" {
@@ -27,6 +40,16 @@ func (c *CLI) newLoadCommand() *cobra.Command {
 				}
 				defer f.Close()
 				in = f
+				if fi, err := f.Stat(); err != nil {
+					return err
+				} else if fi.IsDir() {
+					r, err := layoutReader(cmd.Context(), input)
+					if err != nil {
+						return err
+					}
+					defer r.Close()
+					in = r
+				}
 			} else if isTerminal(c.In) {
 				return StatusError{Status: "requested load from stdin, but stdin is empty", StatusCode: 1}
 			}
@@ -43,9 +66,21 @@ func (c *CLI) newLoadCommand() *cobra.Command {
 		},
 	}
 	f := commandFlags(cmd)
-	f.StringVarP(&input, "input", "i", "", "Read from tar archive file, instead of STDIN")
+	f.StringVarP(&input, "input", "i", "", "Read from a tar archive or an OCI image layout directory, instead of STDIN")
 	f.BoolVarP(&quiet, "quiet", "q", false, "Suppress the load output")
 	return cmd
+}
+
+// layoutReader is the OCI image layout directory dir as an archive for
+// the daemon's load (which checks every digest; an image without a name
+// in index.json loads untagged).
+func layoutReader(ctx context.Context, dir string) (io.ReadCloser, error) {
+	if _, err := archive.ReadLayoutIndex(dir); err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(archive.LayoutTar(ctx, pw, dir)) }()
+	return pr, nil
 }
 
 // printLoadStream prints load's JSON stream ({"stream": "Loaded image:

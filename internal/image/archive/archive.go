@@ -3,6 +3,8 @@
 // layer files) and the OCI image layout in a tar (index.json, oci-layout,
 // blobs/sha256/...). Write makes one tar that is both, as docker 25+ does;
 // Load reads either into a content store, verifying every digest.
+// WriteLayoutDir, FilterOCI and LayoutTar turn such a tar into an OCI image
+// layout directory or a pure OCI archive and a directory back into a tar.
 package archive
 
 import (

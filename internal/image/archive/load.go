@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -244,12 +245,7 @@ func (l *loader) loadOCI(ctx context.Context, entries []manifestEntry) ([]Loaded
 	var out []Loaded
 	byDigest := map[digest.Digest]int{}
 	for _, d := range idx.Manifests {
-		name := d.Annotations[annotationImageName]
-		if name == "" {
-			if rn := d.Annotations[annotationRefName]; strings.ContainsAny(rn, ":/") {
-				name = rn
-			}
-		}
+		name := ImageName(d.Annotations)
 		label := strconv.Quote(name)
 		if name == "" {
 			label = d.Digest.String()
@@ -264,7 +260,16 @@ func (l *loader) loadOCI(ctx context.Context, entries []manifestEntry) ([]Loaded
 			byDigest[md.Digest] = i
 			out = append(out, Loaded{Manifest: md, Names: tags[blobPath(cfg)]})
 		}
+		// A ref.name alone that is a bare tag ("latest") beside
+		// manifest.json's RepoTags is the tag of one of them, as docker
+		// 25+ writes it, not a name of its own.
+		if name != "" && d.Annotations[annotationImageName] == "" && !strings.ContainsAny(name, ":/") && len(tags[blobPath(cfg)]) > 0 {
+			name = ""
+		}
 		if name != "" {
+			if _, err := reference.ParseNormalizedNamed(name); err != nil {
+				return nil, errdefs.Invalid(fmt.Sprintf("load image %s: index.json names it %q: %v", d.Digest, name, err))
+			}
 			out[i].Names = append(out[i].Names, name)
 		}
 	}
@@ -329,11 +334,11 @@ func (l *loader) ociImage(ctx context.Context, d ocispec.Descriptor) (ocispec.De
 			return d, "", errdefs.NotImplemented(fmt.Sprintf("layer %d (%s): media type %q not supported", i, ld.Digest, ld.MediaType))
 		}
 		comp, diff, size, err := l.digests(blobPath(ld.Digest), gz)
+		if comp != "" && (comp != ld.Digest || size != ld.Size) {
+			return d, "", errdefs.Invalid(fmt.Sprintf("layer %d (%s): content does not match its digest or size", i, ld.Digest))
+		}
 		if err != nil {
 			return d, "", fmt.Errorf("layer %d (%s): %w", i, ld.Digest, err)
-		}
-		if comp != ld.Digest || size != ld.Size {
-			return d, "", errdefs.Invalid(fmt.Sprintf("layer %d (%s): content does not match its digest or size", i, ld.Digest))
 		}
 		if diff != cfg.RootFS.DiffIDs[i] {
 			return d, "", errdefs.Invalid(fmt.Sprintf("layer %d (%s): content does not match its diff ID %s", i, ld.Digest, cfg.RootFS.DiffIDs[i]))
@@ -364,18 +369,28 @@ func (l *loader) digests(name string, gz bool) (comp, diff digest.Digest, size i
 	dd := digest.SHA256.Digester()
 	cr := &countReader{r: io.TeeReader(f, cd.Hash())}
 	var r io.Reader = cr
+	// A blob that does not decompress is still read to its end: when its
+	// digest is wrong too, that is the error to report (a changed byte,
+	// not a mysterious gzip error).
+	var zerr error
 	if gz {
 		zr, err := gzip.NewReader(bufio.NewReader(cr))
 		if err != nil {
-			return "", "", 0, errdefs.Invalid(fmt.Sprintf("gzip: %v", err))
+			zerr = errdefs.Invalid(fmt.Sprintf("gzip: %v", err))
+		} else {
+			r = zr
 		}
-		r = zr
 	}
-	if _, err := io.Copy(dd.Hash(), r); err != nil {
-		return "", "", 0, errdefs.Invalid(fmt.Sprintf("read: %v", err))
+	if zerr == nil {
+		if _, err := io.Copy(dd.Hash(), r); err != nil {
+			zerr = errdefs.Invalid(fmt.Sprintf("read: %v", err))
+		}
 	}
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return "", "", 0, err
+	}
+	if zerr != nil {
+		return cd.Digest(), "", cr.n, zerr
 	}
 	return cd.Digest(), dd.Digest(), cr.n, nil
 }
