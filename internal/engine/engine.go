@@ -131,6 +131,13 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 	if e.images, err = image.OpenStore(filepath.Join(cfg.DataRoot, "images.db")); err != nil {
 		return nil, fmt.Errorf("engine: image store: %w", err)
 	}
+	// No pull or unpack runs yet: the layers one that was killed was
+	// extracting are leftovers (its downloads stay, to be resumed).
+	if removed, err := image.RemoveExtractions(ctx, e.snap); err != nil {
+		e.log.Warn("remove leftover layer extractions", "err", err)
+	} else if len(removed) > 0 {
+		e.log.Info("removed leftover layer extractions", "count", len(removed))
+	}
 	if e.db, err = bolt.Open(filepath.Join(cfg.DataRoot, "containers.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second}); err != nil {
 		return nil, fmt.Errorf("engine: container database: %w", err)
 	}

@@ -45,14 +45,20 @@ func (e *Engine) PullImage(ctx context.Context, ref string, platform ocispec.Pla
 	if platform.OS == "" {
 		platform = image.DefaultPlatform()
 	}
+	unpacker := image.NewUnpacker(e.snap, image.DefaultLimits)
+	defer unpacker.Close(context.WithoutCancel(ctx))
 	res, err := registry.Pull(ctx, e.content, named, registry.Options{
 		Insecure: e.cfg.InsecureRegistries,
 		Platform: platform,
 		Auth:     auth,
 		Progress: progress,
+		Layers:   unpacker,
 	})
 	if err != nil {
 		return ImageRef{}, err
+	}
+	if err := e.unpackPulled(ctx, unpacker, res.Target, platform); err != nil {
+		return ImageRef{}, fmt.Errorf("pull %s: %w", familiar, err)
 	}
 	prev, err := e.images.Get(ctx, familiar)
 	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {

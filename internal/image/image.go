@@ -1,13 +1,14 @@
 package image
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -75,21 +76,51 @@ func (l *layer) Uncompressed(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r io.Reader = io.NewSectionReader(ra, 0, ra.Size())
-	closers := []io.Closer{ra}
-	switch l.desc.MediaType {
+	rc, err := uncompressed(l.desc, l.diffID, io.NewSectionReader(ra, 0, ra.Size()))
+	if err != nil {
+		ra.Close()
+		return nil, err
+	}
+	rc.(*verifyReader).closers = append(rc.(*verifyReader).closers, ra)
+	return rc, nil
+}
+
+// uncompressed returns the tar of the layer desc, whose compressed bytes
+// r yields (gzip, zstd or none, as its media type says), checked against
+// diffID at EOF.
+func uncompressed(desc ocispec.Descriptor, diffID digest.Digest, r io.Reader) (io.ReadCloser, error) {
+	v := &verifyReader{v: diffID.Verifier(), want: diffID}
+	switch desc.MediaType {
 	case ocispec.MediaTypeImageLayerGzip, mediaTypeDockerLayerGzip:
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			ra.Close()
-			return nil, fmt.Errorf("layer %s: %w", l.desc.Digest, err)
+			return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
 		}
-		r = zr
-		closers = append(closers, zr)
-	case ocispec.MediaTypeImageLayer:
+		v.r = zr
+		v.closers = append(v.closers, zr)
+	case ocispec.MediaTypeImageLayerZstd:
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
+		}
+		v.r = zr
+		v.closers = append(v.closers, closerFunc(func() error { zr.Close(); return nil }))
+	case ocispec.MediaTypeImageLayer, mediaTypeDockerLayer:
+		v.r = r
+	default:
+		return nil, errdefs.NotImplemented(fmt.Sprintf("layer %s: media type %q not supported", desc.Digest, desc.MediaType))
 	}
-	return &verifyReader{r: r, v: l.diffID.Verifier(), want: l.diffID, closers: closers}, nil
+	return v, nil
 }
+
+// maxZstdWindow bounds the memory a zstd layer may make the decoder take
+// (zstd's own default is 512 MiB; real encoders use at most 8 MiB unless
+// told to go long).
+const maxZstdWindow = 128 << 20
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // verifyReader checks its stream against a digest at EOF.
 type verifyReader struct {
@@ -120,6 +151,7 @@ const (
 	mediaTypeDockerManifest  = "application/vnd.docker.distribution.manifest.v2+json"
 	mediaTypeDockerConfig    = "application/vnd.docker.container.image.v1+json"
 	mediaTypeDockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	mediaTypeDockerLayer     = "application/vnd.docker.image.rootfs.diff.tar"
 )
 
 // Load reads and validates the image whose manifest desc points to.
@@ -161,7 +193,7 @@ func Load(ctx context.Context, cs *content.Store, desc ocispec.Descriptor) (Imag
 	img := &image{desc: desc, manifest: m, config: c}
 	for i, ld := range m.Layers {
 		switch ld.MediaType {
-		case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerGzip, mediaTypeDockerLayerGzip:
+		case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerGzip, ocispec.MediaTypeImageLayerZstd, mediaTypeDockerLayerGzip, mediaTypeDockerLayer:
 		default:
 			return nil, errdefs.NotImplemented(fmt.Sprintf("manifest %s: layer %d: media type %q not supported", desc.Digest, i, ld.MediaType))
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
@@ -21,21 +22,28 @@ import (
 // Unpack makes a committed snapshot for each layer of img, named by the
 // chain ID of the layers up to it (so images sharing a base share its
 // snapshots), skipping those that exist, and returns the top chain ID: the
-// parent to Prepare a container's snapshot on.
-//
-// A layer is applied through the mounts of a snapshot Prepared on the one
-// below, on a temporary mount point, and committed only once its tar was
-// read to the end and matched its diff ID; on any error the snapshot is
-// removed and nothing under the chain ID exists. The temporary mount points
-// are made under os.TempDir ($TMPDIR) and removed; the mounts themselves
-// live in a thread's private mount namespace (see applyMounted).
+// parent to Prepare a container's snapshot on. See Unpacker.
 func Unpack(ctx context.Context, img Image, sn snapshot.Snapshotter, lim Limits) (digest.Digest, error) {
+	u := NewUnpacker(sn, lim)
+	defer u.Close(context.WithoutCancel(ctx))
+	return u.Unpack(ctx, img)
+}
+
+// unpackMounted is Unpack on a snapshotter that cannot stack layers
+// unpacked apart (not a snapshot.Rebaser): layer after layer, each
+// applied through the mounts of a snapshot Prepared on the one below, on
+// a temporary mount point, and committed only once its tar was read to
+// the end and matched its diff ID; on any error the snapshot is removed
+// and nothing under the chain ID exists. The temporary mount points are
+// made under os.TempDir ($TMPDIR) and removed; the mounts themselves live
+// in a thread's private mount namespace (see applyMounted).
+func unpackMounted(ctx context.Context, img Image, sn snapshot.Snapshotter, lim Limits) (digest.Digest, error) {
 	var parent digest.Digest
 	var diffIDs []digest.Digest
 	for i, l := range img.Layers() {
 		diffIDs = append(diffIDs, l.DiffID())
 		chain := identity.ChainID(diffIDs)
-		if info, err := sn.Stat(ctx, chain.String()); err == nil && info.Kind == snapshot.KindCommitted {
+		if committed(ctx, sn, chain) {
 			parent = chain
 			continue
 		}
@@ -45,6 +53,12 @@ func Unpack(ctx context.Context, img Image, sn snapshot.Snapshotter, lim Limits)
 		parent = chain
 	}
 	return parent, nil
+}
+
+// committed reports whether the layer snapshot chain exists.
+func committed(ctx context.Context, sn snapshot.Snapshotter, chain digest.Digest) bool {
+	info, err := sn.Stat(ctx, chain.String())
+	return err == nil && info.Kind == snapshot.KindCommitted
 }
 
 // extractPrefix starts the keys of the active snapshots Unpack applies
@@ -148,4 +162,27 @@ func applyInPrivateMount(ctx context.Context, ms []snapshot.Mount, l Layer, lim 
 		return err
 	}
 	return nil
+}
+
+// RemoveExtractions removes every extraction snapshot: the layers that
+// unpacks and pulls were extracting. Call it only when none runs (when
+// the store opens): those of a killed process are then leftovers.
+func RemoveExtractions(ctx context.Context, sn snapshot.Snapshotter) ([]string, error) {
+	var keys []string
+	if err := sn.Walk(ctx, func(i snapshot.Info) error {
+		if i.Kind == snapshot.KindActive && strings.HasPrefix(i.Name, extractPrefix) {
+			keys = append(keys, i.Name)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, k := range keys {
+		if err := sn.Remove(ctx, k); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			return removed, fmt.Errorf("remove leftover extraction %q: %w", k, err)
+		}
+		removed = append(removed, k)
+	}
+	return removed, nil
 }

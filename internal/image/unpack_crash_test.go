@@ -155,7 +155,14 @@ func TestUnpackKilled(t *testing.T) {
 	defer is.Close()
 	is.Put(ctx, "img", desc)
 	got, err := GCSnapshots(ctx, cs, is, sn, DefaultPlatform(), 0)
-	if err != nil || len(got) != 1 || !strings.HasPrefix(got[0], extractPrefix) {
-		t.Errorf("GCSnapshots = %v, %v; want the dead extraction", got, err)
+	// Layers extract in parallel: the kill leaves one extraction per
+	// layer that was under way.
+	if err != nil || len(got) == 0 || len(got) > 2 {
+		t.Errorf("GCSnapshots = %v, %v; want the dead extractions", got, err)
+	}
+	for _, k := range got {
+		if !strings.HasPrefix(k, extractPrefix) {
+			t.Errorf("GCSnapshots removed %q, not a dead extraction", k)
+		}
 	}
 }

@@ -37,6 +37,7 @@ const (
 	mediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
 	mediaTypeDockerConfig       = "application/vnd.docker.container.image.v1+json"
 	mediaTypeDockerLayerGzip    = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	mediaTypeDockerLayer        = "application/vnd.docker.image.rootfs.diff.tar"
 )
 
 // Bounds on what a registry may send.
@@ -286,7 +287,7 @@ func checkManifest(d digest.Digest, m ocispec.Manifest) error {
 			continue
 		}
 		switch l.MediaType {
-		case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerGzip, mediaTypeDockerLayerGzip:
+		case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerGzip, ocispec.MediaTypeImageLayerZstd, mediaTypeDockerLayerGzip, mediaTypeDockerLayer:
 		default:
 			return errdefs.NotImplemented(fmt.Sprintf("manifest %s: layer %s: media type %q not supported", d, l.Digest, l.MediaType))
 		}
@@ -302,10 +303,11 @@ type LayerSink interface {
 	// that stack of layers is already unpacked).
 	Wants(ctx context.Context, diffIDs []digest.Digest) bool
 	// Layer consumes a layer's compressed bytes as they arrive, to EOF,
-	// and returns once it did or failed; its error fails the pull. It
-	// must check the uncompressed bytes against diffID itself; the pull
-	// checks the compressed ones against desc before it succeeds.
-	Layer(ctx context.Context, desc ocispec.Descriptor, diffID digest.Digest, r io.Reader) error
+	// and returns once it did or failed; its error fails the pull. diffIDs
+	// are as for Wants. It must check the uncompressed bytes against the
+	// layer's diff ID itself; the pull checks the compressed ones against
+	// desc before it succeeds.
+	Layer(ctx context.Context, desc ocispec.Descriptor, diffIDs []digest.Digest, r io.Reader) error
 }
 
 // maxConfigSize bounds an image config.
@@ -335,13 +337,15 @@ func (p *puller) fetchBlobs(ctx context.Context, m ocispec.Manifest) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
+	fetching := map[digest.Digest]bool{}
 	for i, d := range layers {
-		if present[i] {
-			continue
+		if present[i] || fetching[d.Digest] {
+			continue // a layer twice in one image comes once; the sink's owner unpacks the second from the store
 		}
+		fetching[d.Digest] = true
 		var sink func(io.Reader) error
 		if s := p.opts.Layers; s != nil && s.Wants(ctx, diffIDs[:i+1]) {
-			sink = func(r io.Reader) error { return s.Layer(gctx, d, diffIDs[i], r) }
+			sink = func(r io.Reader) error { return s.Layer(gctx, d, diffIDs[:i+1], r) }
 		}
 		g.Go(func() error { return p.fetch(gctx, d, "layer", sink) })
 	}
@@ -393,9 +397,10 @@ func (p *puller) fetchBlob(ctx context.Context, d ocispec.Descriptor, isLayer bo
 	if err != nil {
 		return err
 	}
-	defer w.Close()
+	abort := false
 	defer func() {
-		if errors.Is(retErr, errdefs.ErrInvalid) {
+		w.Close() // before an Abort: the open writer holds the ingest's lock
+		if abort || errors.Is(retErr, errdefs.ErrInvalid) {
 			// The registry sent more than the manifest says, or other
 			// content: what the ingest holds is not worth resuming.
 			_ = p.cs.Abort(context.WithoutCancel(ctx), ref)
@@ -421,6 +426,18 @@ func (p *puller) fetchBlob(ctx context.Context, d ocispec.Descriptor, isLayer bo
 		_, err = io.Copy(w, r)
 	} else {
 		err = tee(r, w, sink)
+	}
+	var se sinkError
+	if errors.As(err, &se) {
+		// The layer could not be unpacked. A tampered blob fails that
+		// way too, and its digest is the clearer cause: read on to
+		// tell. Either way the ingest goes (its bytes may be the
+		// hostile ones a resume must not build on).
+		abort = true
+		if _, cerr := io.Copy(w, r); errors.Is(cerr, errdefs.ErrInvalid) || (cerr == nil && w.Digest() != d.Digest) {
+			return errdefs.Invalid(fmt.Sprintf("content does not match its digest (%v)", se.err))
+		}
+		return se.err
 	}
 	if err != nil {
 		return err
@@ -457,10 +474,16 @@ func tee(r io.Reader, w io.Writer, sink func(io.Reader) error) error {
 	pw.CloseWithError(err)
 	serr := <-sinkErr
 	if serr != nil && (err == nil || errors.Is(err, serr)) {
-		return serr
+		return sinkError{serr}
 	}
 	return err
 }
+
+// sinkError is a LayerSink's failure, told apart from the download's.
+type sinkError struct{ err error }
+
+func (e sinkError) Error() string { return e.err.Error() }
+func (e sinkError) Unwrap() error { return e.err }
 
 // progressReader reports the bytes read, at most every 100ms.
 type progressReader struct {
