@@ -6,7 +6,9 @@ import (
 	"io"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -62,7 +64,7 @@ func (c *CLI) createContainer(ctx context.Context, cfg *containerConfig, name st
 	res, err := cl.ContainerCreate(ctx, opts)
 	if err != nil && cerrdefs.IsNotFound(err) && isImageMissing(ctx, cl, cfg.Config.Image) {
 		fmt.Fprintf(c.Err, "Unable to find image '%s' locally\n", withLatest(cfg.Config.Image))
-		if perr := c.pullImage(ctx, cl, cfg.Config.Image); perr != nil {
+		if perr := c.pullImage(ctx, cl, cfg.Config.Image, cfg.Platform); perr != nil {
 			return "", perr
 		}
 		res, err = cl.ContainerCreate(ctx, opts)
@@ -94,9 +96,20 @@ func withLatest(ref string) string {
 	return ref + ":latest"
 }
 
-// pullImage pulls ref and prints the daemon's final status line.
-func (c *CLI) pullImage(ctx context.Context, cl *client.Client, ref string) error {
-	resp, err := cl.ImagePull(ctx, withLatest(ref), client.ImagePullOptions{})
+// pullImage pulls ref (for platform, when not nil) with the credentials
+// capsa login stored for its registry, and prints the daemon's final
+// status line.
+func (c *CLI) pullImage(ctx context.Context, cl *client.Client, ref string, platform *ocispec.Platform) error {
+	var opts client.ImagePullOptions
+	if platform != nil {
+		opts.Platforms = []ocispec.Platform{*platform}
+	}
+	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
+		if opts.RegistryAuth, err = registryAuthFor(named); err != nil {
+			return err
+		}
+	}
+	resp, err := cl.ImagePull(ctx, withLatest(ref), opts)
 	if err != nil {
 		return err
 	}

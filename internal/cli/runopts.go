@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
 )
 
@@ -122,6 +123,7 @@ type runOptions struct {
 	stopSignal  string
 	stopTimeout int
 	runtime     string
+	platform    string
 	labels      []string
 	network     string
 
@@ -167,6 +169,7 @@ func (o *runOptions) addCreateFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.stopSignal, "stop-signal", "", "Signal to stop the container")
 	f.IntVar(&o.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
 	f.StringVar(&o.runtime, "runtime", "", "Runtime to use for this container")
+	f.StringVar(&o.platform, "platform", os.Getenv("DOCKER_DEFAULT_PLATFORM"), "Set platform if server is multi-platform capable")
 	f.StringArrayVarP(&o.labels, "label", "l", nil, "Set meta data on a container")
 	f.StringVar(&o.network, "network", "", "Connect a container to a network")
 	f.StringVar(&o.network, "net", "", "Connect a container to a network")
@@ -192,6 +195,9 @@ type containerConfig struct {
 	Config     *container.Config
 	HostConfig *container.HostConfig
 	Networking *network.NetworkingConfig
+	// Platform, from --platform, is the platform to pull the image for
+	// when it is missing (nil: the daemon's).
+	Platform *ocispec.Platform
 }
 
 // parse turns the flags (as set in flags) and the IMAGE [COMMAND] [ARG...]
@@ -357,7 +363,12 @@ func (o *runOptions) parse(flags *pflag.FlagSet, args []string) (*containerConfi
 	if host.NetworkMode == "" {
 		host.NetworkMode = "default"
 	}
-	return &containerConfig{Config: cfg, HostConfig: host, Networking: &network.NetworkingConfig{}}, nil
+	cc := &containerConfig{Config: cfg, HostConfig: host, Networking: &network.NetworkingConfig{}}
+	if o.platform != "" {
+		p := parsePlatformFlag(o.platform)
+		cc.Platform = &p
+	}
+	return cc, nil
 }
 
 func (o *runOptions) healthcheck(flags *pflag.FlagSet) (*container.HealthConfig, error) {

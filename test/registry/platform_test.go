@@ -75,4 +75,13 @@ func TestPullPlatform(t *testing.T) {
 	if got := d.MustCapsa("run", "--rm", ref, "cat", "/etc/arch"); got != runtime.GOARCH {
 		t.Fatalf("run after pull of the host's platform: %q", got)
 	}
+
+	// run and create of a missing image pull it for their --platform.
+	d2 := daemontest.Start(t)
+	if res := d2.Capsa("create", "--platform", "linux/mips64", ref); res.Code != 125 || !strings.Contains(res.Stderr, "no matching manifest for linux/mips64") {
+		t.Errorf("create --platform linux/mips64 of a missing image: %v", res)
+	}
+	if got := d2.MustCapsa("run", "--rm", "--platform", "linux/"+runtime.GOARCH, ref, "cat", "/etc/arch"); got != runtime.GOARCH {
+		t.Errorf("run --platform linux/%s of a missing image: %q", runtime.GOARCH, got)
+	}
 }
