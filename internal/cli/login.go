@@ -2,16 +2,12 @@ package cli
 
 import (
 	"bufio"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/distribution/reference"
 	registrytypes "github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -19,6 +15,14 @@ import (
 
 // dockerHubServer is the key docker's config.json uses for Docker Hub.
 const dockerHubServer = "https://index.docker.io/v1/"
+
+// unencryptedWarning is docker's warning (on stderr) when a login's password
+// is kept in config.json rather than by a credential helper.
+const unencryptedWarning = `WARNING! Your credentials are stored unencrypted in '%s'.
+Configure a credential helper to remove this warning. See
+https://docs.docker.com/go/credential-store/
+
+`
 
 func (c *CLI) newLoginCommand() *cobra.Command {
 	var user, password string
@@ -53,8 +57,18 @@ func (c *CLI) newLoginCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := storeCredentials(server, user, password); err != nil {
+			ac := registrytypes.AuthConfig{Username: user, Password: password, ServerAddress: server}
+			if res.Auth.IdentityToken != "" {
+				// As docker: the registry's identity token replaces the password.
+				ac.Password = ""
+				ac.IdentityToken = res.Auth.IdentityToken
+			}
+			inFile, err := storeCredentials(ac)
+			if err != nil {
 				return err
+			}
+			if inFile != "" && ac.Password != "" {
+				fmt.Fprintf(c.Err, unencryptedWarning, inFile)
 			}
 			status := res.Auth.Status
 			if status == "" {
@@ -83,7 +97,7 @@ func (c *CLI) newLogoutCommand() *cobra.Command {
 			}
 			found, err := removeCredentials(server)
 			if err != nil {
-				return err
+				return fmt.Errorf("logout %s: %w", server, err)
 			}
 			if !found {
 				fmt.Fprintf(c.Out, "Not logged in to %s\n", server)
@@ -117,135 +131,4 @@ func dockerConfigPath() (string, error) {
 		return "", fmt.Errorf("docker config: %w", err)
 	}
 	return filepath.Join(home, ".docker", "config.json"), nil
-}
-
-// authEntry is one entry of config.json's "auths".
-type authEntry struct {
-	Auth          string `json:"auth,omitempty"`
-	IdentityToken string `json:"identitytoken,omitempty"`
-}
-
-// readDockerConfig reads config.json as raw fields (so that what capsa
-// does not know is kept) and its auths.
-func readDockerConfig() (string, map[string]json.RawMessage, map[string]authEntry, error) {
-	p, err := dockerConfigPath()
-	if err != nil {
-		return "", nil, nil, err
-	}
-	raw := map[string]json.RawMessage{}
-	auths := map[string]authEntry{}
-	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return p, raw, auths, nil
-	}
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("docker config %s: %w", p, err)
-	}
-	if len(strings.TrimSpace(string(b))) > 0 {
-		if err := json.Unmarshal(b, &raw); err != nil {
-			return "", nil, nil, fmt.Errorf("docker config %s: %w", p, err)
-		}
-	}
-	if a, ok := raw["auths"]; ok {
-		if err := json.Unmarshal(a, &auths); err != nil {
-			return "", nil, nil, fmt.Errorf("docker config %s: auths: %w", p, err)
-		}
-	}
-	return p, raw, auths, nil
-}
-
-// writeDockerConfig writes config.json (mode 0600) through a temporary file
-// and a rename.
-func writeDockerConfig(p string, raw map[string]json.RawMessage, auths map[string]authEntry) error {
-	a, err := json.Marshal(auths)
-	if err != nil {
-		return err
-	}
-	raw["auths"] = a
-	b, err := json.MarshalIndent(raw, "", "\t")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return fmt.Errorf("docker config %s: %w", p, err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".config.json.*")
-	if err != nil {
-		return fmt.Errorf("docker config %s: %w", p, err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("docker config %s: %w", p, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("docker config %s: %w", p, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("docker config %s: %w", p, err)
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return fmt.Errorf("docker config %s: %w", p, err)
-	}
-	return nil
-}
-
-func storeCredentials(server, user, password string) error {
-	p, raw, auths, err := readDockerConfig()
-	if err != nil {
-		return err
-	}
-	auths[server] = authEntry{Auth: base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}
-	return writeDockerConfig(p, raw, auths)
-}
-
-func removeCredentials(server string) (bool, error) {
-	p, raw, auths, err := readDockerConfig()
-	if err != nil {
-		return false, err
-	}
-	found := false
-	for _, k := range []string{server, "https://" + server, "http://" + server} {
-		if _, ok := auths[k]; ok {
-			delete(auths, k)
-			found = true
-		}
-	}
-	if !found {
-		return false, nil
-	}
-	return true, writeDockerConfig(p, raw, auths)
-}
-
-// registryAuthFor is the X-Registry-Auth header for ref's registry from
-// config.json ("" when there are no credentials for it).
-func registryAuthFor(ref reference.Named) (string, error) {
-	_, _, auths, err := readDockerConfig()
-	if err != nil {
-		return "", err
-	}
-	server := serverKey(reference.Domain(ref))
-	e, ok := auths[server]
-	for _, k := range []string{"https://" + server, "http://" + server} {
-		if !ok {
-			e, ok = auths[k]
-		}
-	}
-	if !ok {
-		return "", nil
-	}
-	ac := registrytypes.AuthConfig{ServerAddress: server, IdentityToken: e.IdentityToken}
-	if e.Auth != "" {
-		b, err := base64.StdEncoding.DecodeString(e.Auth)
-		if err != nil {
-			return "", fmt.Errorf("docker config: auths %s: %w", server, err)
-		}
-		ac.Username, ac.Password, _ = strings.Cut(string(b), ":")
-	}
-	b, err := json.Marshal(ac)
-	if err != nil {
-		return "", err
-	}
-	return base64.URLEncoding.EncodeToString(b), nil
 }
