@@ -78,7 +78,7 @@ func (h *credentialHelper) wrap(err error) error {
 
 // credentialHelperError is an error of a credential helper, said on one
 // line that names the helper: `docker-credential-x: error getting
-// credentials - err: exit status 1, out: `...``, the part after the name
+// credentials - err: exit status 1, out: `...“, the part after the name
 // being docker's own text.
 type credentialHelperError struct {
 	program string
