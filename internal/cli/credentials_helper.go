@@ -77,9 +77,8 @@ func (h *credentialHelper) wrap(err error) error {
 }
 
 // credentialHelperError is an error of a credential helper, said on one
-// line that names the helper: `docker-credential-x: error getting
-// credentials - err: exit status 1, out: `...“, the part after the name
-// being docker's own text.
+// line that names the helper, followed by docker's own text
+// ("error getting credentials - err: exit status 1, out: ...").
 type credentialHelperError struct {
 	program string
 	err     error
