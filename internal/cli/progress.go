@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -55,6 +56,9 @@ func displayProgressStream(r io.Reader, out io.Writer, terminal bool, width int,
 		msg, err := dec()
 		if err == io.EOF {
 			return nil
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return errors.New("the daemon closed the progress stream before the end (did capsad stop? see its log)")
 		}
 		if err != nil {
 			return err

@@ -88,3 +88,13 @@ func TestRenderProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressCutOff: a stream that ends mid-message (capsad killed
+// during a pull) says so, instead of a bare "unexpected EOF".
+func TestProgressCutOff(t *testing.T) {
+	var out bytes.Buffer
+	err := displayProgressStream(strings.NewReader(`{"status":"Pulling fs layer","id":"aaa"}`+"\n"+`{"status":"Downlo`), &out, false, 0, false)
+	if err == nil || !strings.Contains(err.Error(), "closed the progress stream before the end") {
+		t.Fatalf("err = %v", err)
+	}
+}
