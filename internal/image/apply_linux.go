@@ -109,7 +109,10 @@ func apply(ctx context.Context, op, root string, r io.Reader, lim Limits, upper 
 			}
 			total += hdr.Size
 		}
-		name := clean(hdr.Name)
+		name, ok := clean(hdr.Name)
+		if !ok {
+			return errdefs.Invalid(fmt.Sprintf("%s: entry %s: the name climbs out of the layer's root", op, shortName(hdr.Name)))
+		}
 		if name == "" {
 			if hdr.Typeflag == tar.TypeDir {
 				dirTimes = append(dirTimes, hdr) // the root's own attributes
@@ -130,7 +133,7 @@ func apply(ctx context.Context, op, root string, r io.Reader, lim Limits, upper 
 	}
 	// Directory times last: making their entries changed them.
 	for _, h := range dirTimes {
-		name := clean(h.Name)
+		name, _ := clean(h.Name)
 		if name == "" {
 			name = "."
 		}
@@ -158,10 +161,18 @@ func shortName(name string) string {
 }
 
 // clean makes a tar name relative to the root: "./a/../b/" → "b",
-// "/etc/passwd" and "../../etc/passwd" → "etc/passwd" (inside root). ""
-// is the root itself.
-func clean(name string) string {
-	return strings.TrimPrefix(path.Clean("/"+name), "/")
+// "/etc/passwd" and "/../etc/passwd" → "etc/passwd" (an absolute name
+// is taken from the root, as docker does). "" is the root itself. ok is
+// false for a relative name that climbs out of the root ("../x",
+// "a/../../x"): docker refuses such an entry as a breakout, and so does
+// capsa, rather than quietly putting it elsewhere.
+func clean(name string) (_ string, ok bool) {
+	if !strings.HasPrefix(name, "/") {
+		if p := path.Clean(name); p == ".." || strings.HasPrefix(p, "../") {
+			return "", false
+		}
+	}
+	return strings.TrimPrefix(path.Clean("/"+name), "/"), true
 }
 
 type applier struct {
@@ -321,7 +332,10 @@ func (a *applier) entry(tr *tar.Reader, name string, hdr *tar.Header) error {
 			return err
 		}
 	case tar.TypeLink:
-		target := clean(hdr.Linkname)
+		target, ok := clean(hdr.Linkname)
+		if !ok {
+			return errdefs.Invalid(fmt.Sprintf("hard link to %q climbs out of the layer's root", hdr.Linkname))
+		}
 		if a.upper && !a.made[target] {
 			// The layers below are not in an upper dir; a link can only
 			// be to this layer's own files.
