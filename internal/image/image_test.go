@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	"github.com/opencontainers/image-spec/identity"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -235,52 +234,6 @@ func TestImportRootfsAndUnpack(t *testing.T) {
 	e.sn.Walk(ctx, func(snapshot.Info) error { n++; return nil })
 	if n != 2 { // the layer and the view
 		t.Errorf("%d snapshots after two unpacks, want 2", n)
-	}
-}
-
-func TestUnpackLayersWithWhiteouts(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t)
-	l1 := mkTar(t,
-		entry{name: "a", body: "a"},
-		entry{name: "keep", body: "k"},
-		entry{name: "d/", typ: tar.TypeDir},
-		entry{name: "d/old", body: "o"},
-		entry{name: "gone/sub/f", body: "f"},
-	)
-	l2 := mkTar(t,
-		entry{name: ".wh.a", body: ""},
-		entry{name: ".wh.gone", body: ""},
-		entry{name: "d/", typ: tar.TypeDir},
-		entry{name: "d/new", body: "n"},
-		entry{name: "d/.wh..wh..opq", body: ""},
-		entry{name: "keep", body: "k2"},
-	)
-	desc := buildImage(t, e.cs, nil, l1, l2)
-	img, err := Load(ctx, e.cs, desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain, err := Unpack(ctx, img, e.sn, DefaultLimits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := identity.ChainID([]digest.Digest{digest.FromBytes(l1), digest.FromBytes(l2)})
-	if chain != want {
-		t.Errorf("chain = %s, want %s", chain, want)
-	}
-	if info, err := e.sn.Stat(ctx, chain.String()); err != nil || info.Parent != digest.FromBytes(l1).String() {
-		t.Errorf("Stat(top) = %+v, %v; want parent = layer 1's chain ID", info, err)
-	}
-	root := view(t, e.sn, chain)
-	for p, w := range map[string]string{"a": "-", "gone": "-", "keep": "k2", "d/new": "n", "d/old": "-", "d/.wh..wh..opq": "-"} {
-		b, err := os.ReadFile(filepath.Join(root, p))
-		switch {
-		case w == "-" && !errors.Is(err, os.ErrNotExist):
-			t.Errorf("%s: present (%v), want gone", p, err)
-		case w != "-" && string(b) != w:
-			t.Errorf("%s = %q, %v; want %q", p, b, err, w)
-		}
 	}
 }
 

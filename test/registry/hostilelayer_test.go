@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,8 +17,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/capsa-dev/capsa/internal/daemontest"
 )
@@ -88,28 +85,12 @@ func bigPAXHeader(t *testing.T) []byte {
 // oneLayerImage is an image of the one layer tarBytes.
 func oneLayerImage(t *testing.T, tarBytes []byte) (v1.Image, string) {
 	t.Helper()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(tarBytes)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := layerOf(t, tarBytes)
 	dg, err := l.Digest()
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := mutate.AppendLayers(empty.Image, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	return img, dg.String()
+	return stackImage(t, empty.Image, runtime.GOARCH, nil, l), dg.String()
 }
 
 func nlink(t *testing.T, path string) uint64 {

@@ -113,26 +113,27 @@ func startRegistryWith(t *testing.T, extra string) *registry {
 // /etc/name saying name (so that images differ).
 func busyboxImage(t *testing.T, arch, name string) v1.Image {
 	t.Helper()
-	tarBytes := busyboxtest.Tar(t, "sh", "echo", "cat", "ls")
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(tarBytes)), nil
-	})
+	return stackImage(t, empty.Image, arch, []string{"sh"},
+		layerOf(t, busyboxtest.Tar(t, "sh", "echo", "cat", "ls")),
+		layerOf(t, markerTar(t, "etc/arch", arch+"\n")),
+		layerOf(t, markerTar(t, "etc/name", name+"\n")))
+}
+
+// layerOf is the layer of the uncompressed tar tarBytes.
+func layerOf(t *testing.T, tarBytes []byte) v1.Layer {
+	t.Helper()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(tarBytes)), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	marker, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(markerTar(t, "etc/arch", arch+"\n"))), nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	named, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(markerTar(t, "etc/name", name+"\n"))), nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer, marker, named)
+	return l
+}
+
+// stackImage is base with layers on top, for linux/arch, running cmd
+// (nil: none).
+func stackImage(t *testing.T, base v1.Image, arch string, cmd []string, layers ...v1.Layer) v1.Image {
+	t.Helper()
+	img, err := mutate.AppendLayers(base, layers...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,9 +143,8 @@ func busyboxImage(t *testing.T, arch, name string) v1.Image {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", arch
-	cf.Config.Cmd = []string{"sh"}
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
+	cf.Config.Cmd = cmd
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
 	return img

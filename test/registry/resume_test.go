@@ -25,7 +25,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/capsa-dev/capsa/internal/busyboxtest"
@@ -210,20 +209,7 @@ func bigImage(t *testing.T, sizes ...int) (v1.Image, []string, []string) {
 		layers = append(layers, l)
 		digests, sums = append(digests, d.String()), append(sums, s)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Cmd = []string{"sh"}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
+	img := stackImage(t, empty.Image, runtime.GOARCH, []string{"sh"}, layers...)
 	return img, digests, sums
 }
 

@@ -312,6 +312,22 @@ var indexOptionSupported = sync.OnceValue(func() bool {
 // Commit turns the active snapshot key into the committed snapshot name.
 // key must not be mounted any more.
 func (o *Snapshotter) Commit(ctx context.Context, name, key string) error {
+	return o.commit(name, key, nil)
+}
+
+// CommitOnto turns the active snapshot key, prepared without a parent,
+// into the committed snapshot name on parent. An overlay snapshot's
+// directory is a self-contained diff (its whiteouts are 0/0 devices and
+// opaque xattrs, which mean the same on any lower layers), so layers can
+// be unpacked apart, in parallel, and stacked afterwards. key must not be
+// mounted any more.
+func (o *Snapshotter) CommitOnto(ctx context.Context, name, key, parent string) error {
+	return o.commit(name, key, &parent)
+}
+
+// commit is Commit, and with onto CommitOnto: the committed snapshot's
+// parent becomes *onto.
+func (o *Snapshotter) commit(name, key string, onto *string) error {
 	if err := checkKey(name); err != nil {
 		return err
 	}
@@ -329,6 +345,12 @@ func (o *Snapshotter) Commit(ctx context.Context, name, key string) error {
 		if r.Kind != snapshot.KindActive {
 			return errdefs.Invalid(fmt.Sprintf("commit snapshot %q: it is %s, not active", key, r.Kind))
 		}
+		if onto != nil {
+			if err := checkOnto(b, key, r, *onto); err != nil {
+				return err
+			}
+			r.Parent = *onto
+		}
 		if _, ok, err := getRecord(b, name); err != nil {
 			return err
 		} else if ok {
@@ -343,55 +365,26 @@ func (o *Snapshotter) Commit(ctx context.Context, name, key string) error {
 	})
 }
 
-// CommitOnto turns the active snapshot key, prepared without a parent,
-// into the committed snapshot name on parent. An overlay snapshot's
-// directory is a self-contained diff (its whiteouts are 0/0 devices and
-// opaque xattrs, which mean the same on any lower layers), so layers can
-// be unpacked apart, in parallel, and stacked afterwards. key must not be
-// mounted any more.
-func (o *Snapshotter) CommitOnto(ctx context.Context, name, key, parent string) error {
-	if err := checkKey(name); err != nil {
+// checkOnto refuses a CommitOnto of a snapshot that has a parent
+// already, or onto a parent that is not a committed snapshot.
+func checkOnto(b *bolt.Bucket, key string, r record, parent string) error {
+	if r.Parent != "" {
+		return errdefs.Invalid(fmt.Sprintf("commit snapshot %q onto %q: it has the parent %q already", key, parent, r.Parent))
+	}
+	if parent == "" {
+		return nil
+	}
+	p, ok, err := getRecord(b, parent)
+	if err != nil {
 		return err
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSnapshots)
-		r, ok, err := getRecord(b, key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errdefs.NotFound(fmt.Sprintf("commit snapshot %q: not found", key))
-		}
-		if r.Kind != snapshot.KindActive || r.Parent != "" {
-			return errdefs.Invalid(fmt.Sprintf("commit snapshot %q onto %q: it is %s with parent %q, not active without parent", key, parent, r.Kind, r.Parent))
-		}
-		if parent != "" {
-			p, ok, err := getRecord(b, parent)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return errdefs.NotFound(fmt.Sprintf("commit snapshot %q onto %q: parent not found", key, parent))
-			}
-			if p.Kind != snapshot.KindCommitted {
-				return errdefs.Invalid(fmt.Sprintf("commit snapshot %q onto %q: parent is %s, not committed", key, parent, p.Kind))
-			}
-		}
-		if _, ok, err := getRecord(b, name); err != nil {
-			return err
-		} else if ok {
-			return errdefs.AlreadyExists(fmt.Sprintf("commit snapshot %q as %q: %q already exists", key, name, name))
-		}
-		if err := b.Delete([]byte(key)); err != nil {
-			return err
-		}
-		r.Kind = snapshot.KindCommitted
-		r.Parent = parent
-		r.Created = time.Now().UTC()
-		return putRecord(b, name, r)
-	})
+	if !ok {
+		return errdefs.NotFound(fmt.Sprintf("commit snapshot %q onto %q: parent not found", key, parent))
+	}
+	if p.Kind != snapshot.KindCommitted {
+		return errdefs.Invalid(fmt.Sprintf("commit snapshot %q onto %q: parent is %s, not committed", key, parent, p.Kind))
+	}
+	return nil
 }
 
 // Stat describes the snapshot key.
