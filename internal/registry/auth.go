@@ -102,17 +102,16 @@ func HostOf(server string) string {
 }
 
 // authFor finds the credentials for repo: the client's (a pull's
-// X-Registry-Auth) when it sent some, otherwise the keychain's
-// (~/.docker/config.json and its credential helpers by default).
+// X-Registry-Auth) when it sent some, otherwise the keychain's, if any;
+// anonymous without either.
 func authFor(repo name.Repository, opts Options) (authn.Authenticator, error) {
 	if a := opts.Auth.authenticator(); a != nil {
 		return a, nil
 	}
-	kc := opts.Keychain
-	if kc == nil {
-		kc = authn.DefaultKeychain
+	if opts.Keychain == nil {
+		return authn.Anonymous, nil
 	}
-	a, err := kc.Resolve(repo)
+	a, err := opts.Keychain.Resolve(repo)
 	if err != nil {
 		return nil, fmt.Errorf("credentials for %s: %w", repo.RegistryStr(), err)
 	}

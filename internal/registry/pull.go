@@ -58,7 +58,10 @@ type Options struct {
 	// Auth, when set, are the credentials to use (a client's
 	// X-Registry-Auth); otherwise Keychain finds them.
 	Auth *Auth
-	// Keychain finds credentials; nil: ~/.docker/config.json.
+	// Keychain finds credentials when Auth has none; nil: none
+	// (anonymous), as dockerd, which uses only what its client sends:
+	// a daemon that read its own ~/.docker/config.json would lend root's
+	// credentials to every user of its socket.
 	Keychain authn.Keychain
 	// Progress, when set, hears of each step; it may be called from
 	// several goroutines at once.

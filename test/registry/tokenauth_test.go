@@ -95,7 +95,8 @@ func (f *tokenFront) tokenScopes() []string {
 // TestTokenAuth: a registry with token authentication is pulled from
 // anonymously (a pull token for the repository, for the manifest and the
 // blobs alike), and pushed to only after capsa login, with a token for
-// pull and push that the credentials bought.
+// pull and push that the credentials bought; the daemon never uses
+// credentials its client did not send.
 func TestTokenAuth(t *testing.T) {
 	reg := startRegistry(t)
 	front := newTokenFront(t, reg.Host)
@@ -123,10 +124,12 @@ func TestTokenAuth(t *testing.T) {
 		t.Fatalf("no push token was asked for with alice's credentials: %q", front.tokenScopes())
 	}
 
-	// Anonymous pull into a fresh daemon: tokens without credentials
-	// (neither the CLI nor the daemon finds alice's).
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	// Anonymous pull into a fresh daemon: tokens without credentials.
+	// The daemon starts with alice's config.json in its environment and
+	// must not use it (dockerd uses only what its client sends); the
+	// client has none.
 	d2 := daemontest.Start(t)
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	before := len(front.tokenScopes())
 	if r := d2.Capsa("pull", ref); r.Code != 0 {
 		t.Fatalf("anonymous pull with token auth: %v", r)
