@@ -221,6 +221,14 @@ func TestPull(t *testing.T) {
 		if strings.Contains(r.Stdout, "Downloading") {
 			t.Errorf("capsa pull printed byte counts when not on a terminal:\n%s", r.Stdout)
 		}
+		// The pull unpacked the layers: a container adds only its own
+		// writable layer.
+		before := snapshotDirs(t, d)
+		id := d.MustCapsa("create", ref)
+		if added := len(snapshotDirs(t, d)) - len(before); added != 1 {
+			t.Errorf("create after pull made %d snapshots, want 1 (the container's): the pull did not unpack", added)
+		}
+		d.MustCapsa("rm", id)
 		if out := d.MustCapsa("images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, ref+":latest") {
 			t.Fatalf("capsa images: %q", out)
 		}
@@ -234,7 +242,11 @@ func TestPull(t *testing.T) {
 		if before == 0 {
 			t.Fatalf("the registry's access log shows no blob download:\n%s", reg.out.String())
 		}
+		snaps := snapshotDirs(t, d)
 		r := d.Capsa("pull", ref)
+		if !slices.Equal(snapshotDirs(t, d), snaps) {
+			t.Errorf("second pull changed the snapshots: %v, was %v", snapshotDirs(t, d), snaps)
+		}
 		if r.Code != 0 || !strings.Contains(r.Stdout, "Status: Image is up to date for "+ref+":latest") ||
 			strings.Contains(r.Stdout, "Pull complete") || !strings.Contains(r.Stdout, "Already exists") {
 			t.Fatalf("second capsa pull: %v", r)
