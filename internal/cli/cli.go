@@ -207,7 +207,7 @@ func (c *CLI) NewRootCommand() *cobra.Command {
 	system := &cobra.Command{Use: "system", Short: "Manage capsa", Args: noArgs, RunE: showHelp}
 	system.AddCommand(c.newInfoCommand(), c.newEventsCommand(), c.newDfCommand(), c.newSystemPruneCommand())
 
-	root.AddCommand(container, image, system,
+	root.AddCommand(container, image, system, c.newVolumeCommand(),
 		c.newInspectCommand(), c.newInfoCommand(), c.newVersionCommand(), c.newEventsCommand(),
 		c.newLoginCommand(), c.newLogoutCommand())
 	for _, cmd := range root.Commands() {

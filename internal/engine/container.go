@@ -44,6 +44,8 @@ type record struct {
 	StopTimeout *int              `json:"stop_timeout,omitempty"`
 	Runtime     string            `json:"runtime,omitempty"`
 	Log         LogConfig         `json:"log,omitzero"`
+	// Volumes the container mounts; the volume store's users come from here.
+	Volumes []volumeRef `json:"volumes,omitempty"`
 	// Extensions belong to the front door that made the container (the
 	// Docker API keeps the request's Config and HostConfig there); the
 	// engine stores them and never reads them.

@@ -59,6 +59,9 @@ type CreateOptions struct {
 	Log LogConfig
 	// Extensions are stored with the container for the front door.
 	Extensions map[string]json.RawMessage
+	// Volumes to mount; the image's VOLUMEs that no mount covers get
+	// anonymous volumes.
+	Volumes []VolumeMount
 }
 
 // validName is Docker's rule for container names.
@@ -94,6 +97,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 	}
 	if err := opts.Healthcheck.validate(); err != nil {
 		return Info{}, fail(err)
+	}
+	if err := checkVolumeMounts(opts.Volumes); err != nil {
+		return Info{}, err
 	}
 	runtime := opts.Runtime
 	if runtime == "" {
@@ -173,6 +179,10 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 	if err != nil {
 		return Info{}, fail(err)
 	}
+	vols, err := e.attachVolumes(ctx, cu, id, rootfs, spec, opts.Volumes, img.Config().Config.Volumes)
+	if err != nil {
+		return Info{}, fail(err)
+	}
 	data, err := json.MarshalIndent(spec, "", "\t")
 	if err != nil {
 		return Info{}, fail(err)
@@ -189,7 +199,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 		Labels:     opts.Labels, OpenStdin: opts.OpenStdin, StdinOnce: opts.StdinOnce,
 		Restart: opts.Restart, AutoRemove: opts.AutoRemove,
 		StopTimeout: opts.StopTimeout, Runtime: runtime, Log: logCfg,
-		Extensions: opts.Extensions,
+		Extensions: opts.Extensions, Volumes: vols,
 	}
 	if opts.StopSignal != "" {
 		rec.StopSignal = opts.StopSignal

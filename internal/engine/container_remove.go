@@ -17,8 +17,19 @@ import (
 
 // Remove deletes a container: its shim, its root mount and snapshot, its
 // record and its directories. A running container is a conflict unless
-// force, which kills it first.
+// force, which kills it first. Its anonymous volumes stay, unless it was
+// made with AutoRemove (--rm), as docker's.
 func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+	return e.remove(ctx, ref, force, false)
+}
+
+// RemoveWithVolumes is Remove that also removes the container's
+// anonymous volumes (docker rm -v).
+func (e *Engine) RemoveWithVolumes(ctx context.Context, ref string, force bool) error {
+	return e.remove(ctx, ref, force, true)
+}
+
+func (e *Engine) remove(ctx context.Context, ref string, force, anonVolumes bool) error {
 	c, err := e.lookup(ref)
 	if err != nil {
 		return err
@@ -77,10 +88,14 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 		return fail(err)
 	}
 	e.emit(Event{Type: "container", Action: "destroy", ID: id})
+	c.mu.Lock()
+	vols, autoRemove := c.rec.Volumes, c.rec.AutoRemove
+	c.mu.Unlock()
 	if err := e.deleteRecord(c); err != nil {
 		_ = e.setState(c, StatusDead, func(s *State) { s.Error = err.Error() })
 		return fail(err)
 	}
+	e.releaseVolumes(id, vols, anonVolumes || autoRemove)
 	return nil
 }
 

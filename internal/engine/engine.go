@@ -22,6 +22,7 @@ import (
 	"github.com/capsa-dev/capsa/internal/image"
 	"github.com/capsa-dev/capsa/internal/shim"
 	"github.com/capsa-dev/capsa/internal/snapshot/overlay"
+	"github.com/capsa-dev/capsa/internal/volume"
 )
 
 // Config says where an Engine keeps its state and which binaries it runs.
@@ -55,6 +56,7 @@ type Engine struct {
 	snap    *overlay.Snapshotter
 	images  *image.Store
 	db      *bolt.DB
+	vols    *volume.Store
 
 	events eventBus
 
@@ -142,6 +144,9 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 		return nil, fmt.Errorf("engine: container database: %w", err)
 	}
 	if err := e.load(); err != nil {
+		return nil, err
+	}
+	if err := e.openVolumes(); err != nil {
 		return nil, err
 	}
 	e.monCtx, e.monCancel = context.WithCancel(context.Background())

@@ -106,10 +106,11 @@ func TestCreateOptionsErrors(t *testing.T) {
 		{"bad security opt", &container.Config{Image: "b"}, &container.HostConfig{SecurityOpt: []string{"bogus=1"}}, "invalid --security-opt"},
 		{"bad seccomp", &container.Config{Image: "b"}, &container.HostConfig{SecurityOpt: []string{"seccomp=/etc/x.json"}}, "want unconfined or a JSON profile"},
 		{"unknown network", &container.Config{Image: "b"}, &container.HostConfig{NetworkMode: "mynet"}, "network mynet not found"},
-		{"relative bind", &container.Config{Image: "b"}, &container.HostConfig{Binds: []string{"data:/data"}}, "named volumes are not supported yet"},
+		{"empty bind source", &container.Config{Image: "b"}, &container.HostConfig{Binds: []string{":/data"}}, "invalid volume specification"},
 		{"bad bind mode", &container.Config{Image: "b"}, &container.HostConfig{Binds: []string{"/tmp:/data:xyz"}}, `invalid mode "xyz"`},
 		{"missing mount source", &container.Config{Image: "b"}, &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeBind, Source: "/no/such/dir", Target: "/x"}}}, "bind source path does not exist"},
-		{"volume mount", &container.Config{Image: "b"}, &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/x"}}}, "volumes are not supported yet"},
+		{"volume mount without target", &container.Config{Image: "b"}, &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v"}}}, "field Target must not be empty"},
+		{"volume driver options", &container.Config{Image: "b"}, &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/x", VolumeOptions: &mount.VolumeOptions{DriverConfig: &mount.Driver{Options: map[string]string{"type": "nfs"}}}}}}, "driver options are not supported"},
 		{"nano cpus and quota", &container.Config{Image: "b"}, &container.HostConfig{Resources: container.Resources{NanoCPUs: 1e9, CPUQuota: 1000}}, "Nano CPUs and CPU Period/Quota"},
 		{"negative memory", &container.Config{Image: "b"}, &container.HostConfig{Resources: container.Resources{Memory: neg}}, "must not be negative"},
 	} {

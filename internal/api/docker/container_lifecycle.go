@@ -151,7 +151,11 @@ func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) error {
 	if boolValue(r, "link") {
 		return errdefs.Invalid("links are not supported")
 	}
-	if err := s.e.Remove(r.Context(), r.PathValue("id"), boolValue(r, "force")); err != nil {
+	remove := s.e.Remove
+	if boolValue(r, "v") {
+		remove = s.e.RemoveWithVolumes
+	}
+	if err := remove(r.Context(), r.PathValue("id"), boolValue(r, "force")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

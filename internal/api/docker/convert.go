@@ -3,8 +3,10 @@ package docker
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -106,19 +108,32 @@ func (s *Server) createOptions(name string, cfg *container.Config, hc *container
 		return o, err
 	}
 	for _, b := range hc.Binds {
-		opt, err := bindSpec(b)
+		opt, vm, err := bindSpec(b)
 		if err != nil {
 			return o, err
+		}
+		if vm != nil {
+			o.Volumes = append(o.Volumes, *vm)
+			continue
 		}
 		add(opt)
 	}
 	for _, m := range hc.Mounts {
+		if m.Type == mount.TypeVolume {
+			vm, err := volumeMount(m)
+			if err != nil {
+				return o, err
+			}
+			o.Volumes = append(o.Volumes, vm)
+			continue
+		}
 		opt, err := mountSpec(m)
 		if err != nil {
 			return o, err
 		}
 		add(opt)
 	}
+	o.Volumes = append(o.Volumes, anonymousVolumes(cfg.Volumes, hc)...)
 	for dst, opts := range hc.Tmpfs {
 		add(oci.WithTmpfs(dst, opts))
 	}
@@ -276,38 +291,89 @@ func networkMode(mode container.NetworkMode, add func(oci.SpecOpt)) error {
 	return nil
 }
 
-// bindSpec reads a -v host:container[:options] bind.
-func bindSpec(b string) (oci.SpecOpt, error) {
+// bindSpec reads a -v host:container[:options]: a bind if the source is
+// an absolute path, else a named volume (vm set).
+func bindSpec(b string) (oci.SpecOpt, *engine.VolumeMount, error) {
 	parts := strings.Split(b, ":")
 	if len(parts) < 2 || len(parts) > 3 {
 		if len(parts) == 1 && filepath.IsAbs(parts[0]) {
-			return nil, errdefs.Invalid(fmt.Sprintf("invalid volume specification %q: anonymous volumes are not supported yet", b))
+			return nil, &engine.VolumeMount{Target: parts[0]}, nil
 		}
-		return nil, errdefs.Invalid(fmt.Sprintf("invalid volume specification: %q", b))
+		return nil, nil, errdefs.Invalid(fmt.Sprintf("invalid volume specification: %q", b))
 	}
 	src, dst := parts[0], parts[1]
-	if !filepath.IsAbs(src) {
-		return nil, errdefs.Invalid(fmt.Sprintf("invalid volume specification %q: named volumes are not supported yet; use an absolute host path", b))
+	if src == "" {
+		return nil, nil, errdefs.Invalid(fmt.Sprintf("invalid volume specification: %q", b))
 	}
-	ro := false
+	ro, nocopy := false, false
 	if len(parts) == 3 {
 		for _, o := range strings.Split(parts[2], ",") {
 			switch o {
 			case "ro":
 				ro = true
-			case "rw", "z", "Z", "rprivate", "private", "rshared", "shared", "rslave", "slave", "nocopy":
+			case "nocopy":
+				nocopy = true
+			case "rw", "z", "Z", "rprivate", "private", "rshared", "shared", "rslave", "slave":
 			default:
-				return nil, errdefs.Invalid(fmt.Sprintf("invalid mode %q in volume specification %q", o, b))
+				return nil, nil, errdefs.Invalid(fmt.Sprintf("invalid mode %q in volume specification %q", o, b))
 			}
 		}
+	}
+	if !filepath.IsAbs(src) {
+		return nil, &engine.VolumeMount{Name: src, Target: dst, ReadOnly: ro, NoCopy: nocopy}, nil
 	}
 	if _, err := os.Stat(src); err != nil {
 		// Docker creates a missing -v source directory; --mount refuses.
 		if err := os.MkdirAll(src, 0o755); err != nil {
-			return nil, errdefs.Invalid(fmt.Sprintf("bind source %q: %v", src, err))
+			return nil, nil, errdefs.Invalid(fmt.Sprintf("bind source %q: %v", src, err))
 		}
 	}
-	return oci.WithBindMount(src, dst, ro), nil
+	return oci.WithBindMount(src, dst, ro), nil, nil
+}
+
+// volumeMount reads a --mount type=volume.
+func volumeMount(m mount.Mount) (engine.VolumeMount, error) {
+	vm := engine.VolumeMount{Name: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+	if m.Target == "" {
+		return vm, errdefs.Invalid("invalid mount config for type \"volume\": field Target must not be empty")
+	}
+	if vo := m.VolumeOptions; vo != nil {
+		vm.NoCopy = vo.NoCopy
+		vm.Labels = vo.Labels
+		if vo.DriverConfig != nil && vo.DriverConfig.Name != "" && vo.DriverConfig.Name != "local" {
+			return vm, errdefs.NotFound(fmt.Sprintf("error looking up volume plugin %s: plugin %q not found", vo.DriverConfig.Name, vo.DriverConfig.Name))
+		}
+		if vo.DriverConfig != nil && len(vo.DriverConfig.Options) > 0 {
+			return vm, errdefs.NotImplemented("invalid mount config for type \"volume\": volume driver options are not supported")
+		}
+	}
+	return vm, nil
+}
+
+// anonymousVolumes are Config.Volumes (docker run -v /path) that no bind
+// or mount covers.
+func anonymousVolumes(vols map[string]struct{}, hc *container.HostConfig) []engine.VolumeMount {
+	covered := map[string]bool{}
+	for _, b := range hc.Binds {
+		if parts := strings.Split(b, ":"); len(parts) >= 2 {
+			covered[filepath.Clean(parts[1])] = true
+		} else {
+			covered[filepath.Clean(b)] = true
+		}
+	}
+	for _, m := range hc.Mounts {
+		covered[filepath.Clean(m.Target)] = true
+	}
+	for t := range hc.Tmpfs {
+		covered[filepath.Clean(t)] = true
+	}
+	var out []engine.VolumeMount
+	for _, p := range slices.Sorted(maps.Keys(vols)) {
+		if !covered[filepath.Clean(p)] {
+			out = append(out, engine.VolumeMount{Target: p})
+		}
+	}
+	return out
 }
 
 // mountSpec reads a --mount.
@@ -335,8 +401,6 @@ func mountSpec(m mount.Mount) (oci.SpecOpt, error) {
 			opts = append(opts, "ro")
 		}
 		return oci.WithTmpfs(m.Target, strings.Join(opts, ",")), nil
-	case mount.TypeVolume:
-		return nil, errdefs.NotImplemented("mount type \"volume\": volumes are not supported yet")
 	}
 	return nil, errdefs.Invalid(fmt.Sprintf("invalid mount config: mount type unknown: %q", m.Type))
 }

@@ -122,6 +122,11 @@ func (s *Server) routes() {
 	s.handle("POST /images/{name...}", s.imagePost)
 	s.handle("POST /auth", s.auth)
 	s.handle("POST /networks/prune", s.networksPrune)
+	s.handle("GET /volumes", s.volumeList)
+	s.handle("POST /volumes/create", s.volumeCreate)
+	s.handle("POST /volumes/prune", s.volumePrune)
+	s.handle("GET /volumes/{name}", s.volumeInspect)
+	s.handle("DELETE /volumes/{name}", s.volumeRemove)
 	s.handle("POST /build/prune", s.buildPrune)
 	// Anything else: dockerd's JSON 404, not net/http's text.
 	s.handle("/", func(http.ResponseWriter, *http.Request) error { return errdefs.NotFound("page not found") })
@@ -146,7 +151,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Ostype", "linux")
 	h.Set("Server", "capsa/"+version.Version+" (linux)")
 	ver := ""
-	if rest, ok := strings.CutPrefix(r.URL.Path, "/v"); ok {
+	// "/volumes" is a route, not the version "olumes".
+	isVolumes := r.URL.Path == "/volumes" || strings.HasPrefix(r.URL.Path, "/volumes/")
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/v"); ok && !isVolumes {
 		if i := strings.IndexByte(rest, '/'); i > 0 {
 			ver, r.URL.Path = rest[:i], rest[i:]
 			r.URL.RawPath = ""
