@@ -253,4 +253,3 @@ func (c *CLI) newVolumePruneCommand() *cobra.Command {
 	fl.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	return cmd
 }
-

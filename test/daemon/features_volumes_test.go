@@ -216,3 +216,54 @@ func TestFeatureVolumesDockerCLI(t *testing.T) {
 		t.Errorf("volume rm: %q", out)
 	}
 }
+
+// TestFeatureVolumesImage: an image's VOLUME gets an anonymous volume
+// seeded from the image; inspect shows it as docker does; rm -v removes it.
+func TestFeatureVolumesImage(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	d.MustCapsa("run", "--name", "src", "busybox", "sh", "-c", "mkdir /data && echo seeded > /data/f")
+	code, body := rawHTTP(t, d, post("/v1.41/commit?container=src&repo=withvol&tag=latest", "application/json", `{"Volumes":{"/data":{}}}`))
+	if code != 201 {
+		t.Fatalf("commit: %d %s", code, body)
+	}
+	d.MustCapsa("rm", "src")
+	if out := strings.TrimSpace(d.MustCapsa("run", "--name", "iv", "withvol", "cat", "/data/f")); out != "seeded" {
+		t.Errorf("image VOLUME: got %q, want seeded", out)
+	}
+	names := volumeNames(d)
+	if len(names) != 1 || !anonVolume.MatchString(names[0]) {
+		t.Fatalf("volumes: %q, want one anonymous", names)
+	}
+	want := fmt.Sprintf("volume %s %s /data true", names[0], filepath.Join(d.DataRoot, "volumes", names[0], "_data"))
+	if out := strings.TrimSpace(d.MustCapsa("inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Name}} {{.Source}} {{.Destination}} {{.RW}}{{end}}", "iv")); out != want {
+		t.Errorf("inspect Mounts: got %q, want %q", out, want)
+	}
+	// Debian's docker (API 1.41) reads GET /system/df's legacy shape.
+	if r := d.Docker("system", "df"); r.Code != 0 || !regexp.MustCompile(`Local Volumes\s+1\s+1\s`).MatchString(r.Stdout) {
+		t.Errorf("docker system df: %v", r)
+	}
+	// A bind over the VOLUME path takes its place: no volume is made.
+	d.MustCapsa("run", "--rm", "-v", t.TempDir()+":/data", "withvol", "true")
+	if n := len(volumeNames(d)); n != 1 {
+		t.Errorf("bind over VOLUME made a volume: %q", volumeNames(d))
+	}
+	d.MustCapsa("rm", "-v", "iv")
+	if names := volumeNames(d); len(names) != 0 {
+		t.Errorf("after rm -v: %q", names)
+	}
+}
+
+// TestFeatureVolumesRestart: which containers use a volume is rebuilt
+// from their records when capsad restarts.
+func TestFeatureVolumesRestart(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	id := strings.TrimSpace(d.MustCapsa("create", "-v", "kept:/k", "busybox"))
+	d.Restart()
+	if r := d.Capsa("volume", "rm", "kept"); r.Code != 1 || !strings.Contains(r.Stderr, "volume is in use - ["+id+"]") {
+		t.Errorf("volume rm after restart: %v", r)
+	}
+	d.MustCapsa("rm", id)
+	d.MustCapsa("volume", "rm", "kept")
+}

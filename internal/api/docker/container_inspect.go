@@ -18,7 +18,11 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, inspectResponse(info))
+	resp := inspectResponse(info)
+	if vols, err := s.e.Volumes(info.ID); err == nil {
+		resp.Mounts = withVolumes(resp.Mounts, vols)
+	}
+	return writeJSON(w, http.StatusOK, resp)
 }
 
 // dockerTime formats t as Docker's inspect does; the zero time is

@@ -232,6 +232,7 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 		resp.LayersSize += in.Size
 		resp.Images = append(resp.Images, imageSummary(in, users[in.ID]))
 	}
+	resp.Volumes = s.volumesDF(r)
 	now := time.Now()
 	for _, c := range cs {
 		sm := summary(c, now)

@@ -3,12 +3,16 @@ package docker
 import (
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/volume"
 
+	"github.com/capsa-dev/capsa/internal/engine"
 	"github.com/capsa-dev/capsa/internal/errdefs"
 	vol "github.com/capsa-dev/capsa/internal/volume"
 )
@@ -157,4 +161,38 @@ func (s *Server) volumePrune(w http.ResponseWriter, r *http.Request) error {
 		names = []string{}
 	}
 	return writeJSON(w, http.StatusOK, volume.PruneReport{VolumesDeleted: names, SpaceReclaimed: reclaimed})
+}
+
+// withVolumes replaces in mounts (made from the request's Binds and
+// Mounts) the entries of the container's volumes by docker's volume
+// mount points, and adds its anonymous ones.
+func withVolumes(mounts []container.MountPoint, vols []engine.VolumeUse) []container.MountPoint {
+	isVol := map[string]bool{}
+	for _, v := range vols {
+		isVol[v.Target] = true
+	}
+	out := make([]container.MountPoint, 0, len(mounts)+len(vols))
+	for _, m := range mounts {
+		if !isVol[filepath.Clean(m.Destination)] {
+			out = append(out, m)
+		}
+	}
+	for _, v := range vols {
+		out = append(out, container.MountPoint{Type: mount.TypeVolume, Name: v.Name, Source: v.Source,
+			Destination: v.Target, Driver: vol.DriverLocal, RW: !v.ReadOnly})
+	}
+	return out
+}
+
+// volumesDF lists the volumes for GET /system/df, with their sizes and
+// how many containers use them.
+func (s *Server) volumesDF(r *http.Request) []any {
+	out := []any{}
+	for _, v := range s.e.VolumeList(r.Context()) {
+		j := volumeJSON(v)
+		size, _ := vol.DirSize(v.Mountpoint)
+		j.UsageData = &volume.UsageData{Size: size, RefCount: int64(len(v.UsedBy))}
+		out = append(out, j)
+	}
+	return out
 }
