@@ -7,11 +7,16 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/capsa-dev/capsa/internal/archive"
 )
+
+// copyMu serializes copy-ups, so that only the first of several
+// containers that mount a new volume at once seeds it.
+var copyMu sync.Mutex
 
 // CopyUp seeds the empty volume v with what the container whose root is
 // mounted at rootfs has at path, as docker does when it first mounts a
@@ -24,6 +29,10 @@ import (
 // the image that points out of it ends inside it, never on the host; and
 // archive copies nothing below the top by following a link.
 func CopyUp(ctx context.Context, rootfs, path string, v Volume) error {
+	// Two containers made at once on one new volume would both find it
+	// empty and copy over each other.
+	copyMu.Lock()
+	defer copyMu.Unlock()
 	empty, err := isEmpty(v.Mountpoint)
 	if err != nil || !empty {
 		return err
