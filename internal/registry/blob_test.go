@@ -145,6 +145,9 @@ func TestBlobResume(t *testing.T) {
 			if !bytes.Equal(got, blob) {
 				t.Fatalf("got %d bytes, not the blob", len(got))
 			}
+			// Close waits for the handlers, which count what they served
+			// after the client may have read it all.
+			srv.Close()
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if len(f.requests) != tc.cuts+1 || f.requests[0] != "" || !strings.HasPrefix(f.requests[1], "bytes=") {
