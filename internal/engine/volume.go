@@ -152,6 +152,7 @@ func (e *Engine) attachVolumes(ctx context.Context, cu *cleanup.Stack, id, rootf
 		}
 		refs = append(refs, volumeRef{Name: v.Name, Target: filepath.Clean(m.Target), ReadOnly: m.ReadOnly, Anonymous: v.Anonymous()})
 	}
+	oci.SortMounts(spec)
 	return refs, nil
 }
 

@@ -3,6 +3,7 @@ package oci
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -140,4 +141,22 @@ func sameKey(a, b string) bool {
 	ka, _, oka := strings.Cut(a, "=")
 	kb, _, okb := strings.Cut(b, "=")
 	return oka && okb && ka == kb
+}
+
+// SortMounts orders s.Mounts so that a mount comes after every mount on
+// a parent of its destination (by the count of the destination's path
+// elements, keeping the given order among equals), as Docker sorts them:
+// a volume on /a added after a bind on /a/b would otherwise hide the bind.
+func SortMounts(s *specs.Spec) {
+	slices.SortStableFunc(s.Mounts, func(a, b specs.Mount) int {
+		return mountDepth(a.Destination) - mountDepth(b.Destination)
+	})
+}
+
+func mountDepth(dst string) int {
+	dst = filepath.Clean(dst)
+	if dst == "/" {
+		return 0
+	}
+	return strings.Count(dst, "/")
 }

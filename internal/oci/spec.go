@@ -122,6 +122,7 @@ func Generate(ctx context.Context, opts ...SpecOpt) (*specs.Spec, error) {
 			return nil, err
 		}
 	}
+	SortMounts(s)
 	if len(s.Process.Args) == 0 {
 		return nil, errdefs.Invalid("no command specified: the image has none and none was given")
 	}

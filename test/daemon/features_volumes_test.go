@@ -267,3 +267,24 @@ func TestFeatureVolumesRestart(t *testing.T) {
 	d.MustCapsa("rm", id)
 	d.MustCapsa("volume", "rm", "kept")
 }
+
+// TestFeatureVolumesNested: a bind mount under a volume's path is seen
+// through it, whatever the order of the flags (mounts go in by depth, as
+// docker sorts them): the volume on /a must not hide the bind on /a/b.
+func TestFeatureVolumesNested(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "f"), []byte("from the bind\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"-v", host + ":/a/b", "-v", "outer:/a"},
+		{"-v", "outer:/a", "-v", host + ":/a/b"},
+	} {
+		run := append(append([]string{"run", "--rm"}, args...), "busybox", "cat", "/a/b/f")
+		if out := d.MustCapsa(run...); strings.TrimSpace(out) != "from the bind" {
+			t.Errorf("capsa %s: %q", strings.Join(run, " "), out)
+		}
+	}
+}
