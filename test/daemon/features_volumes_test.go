@@ -243,6 +243,11 @@ func TestFeatureVolumesImage(t *testing.T) {
 	if r := d.Docker("system", "df"); r.Code != 0 || !regexp.MustCompile(`Local Volumes\s+1\s+1\s`).MatchString(r.Stdout) {
 		t.Errorf("docker system df: %v", r)
 	}
+	// capsa's client (API 1.56) reads the counts shape of API 1.52 on.
+	if out := d.MustCapsa("system", "df"); !regexp.MustCompile(`Images\s+[1-9]\d*\s+\d+\s`).MatchString(out) ||
+		!regexp.MustCompile(`Containers\s+1\s+0\s`).MatchString(out) || !regexp.MustCompile(`Local Volumes\s+1\s+1\s`).MatchString(out) {
+		t.Errorf("capsa system df:\n%s", out)
+	}
 	// A bind over the VOLUME path takes its place: no volume is made.
 	d.MustCapsa("run", "--rm", "-v", t.TempDir()+":/data", "withvol", "true")
 	if n := len(volumeNames(d)); n != 1 {

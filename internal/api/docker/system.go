@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/volume"
 	"golang.org/x/sys/unix"
 
 	"github.com/capsa-dev/capsa/internal/engine"
@@ -232,7 +234,10 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 		resp.LayersSize += in.Size
 		resp.Images = append(resp.Images, imageSummary(in, users[in.ID]))
 	}
-	resp.Volumes = s.volumesDF(r)
+	vols := s.volumesDF(r)
+	for _, v := range vols {
+		resp.Volumes = append(resp.Volumes, v)
+	}
 	now := time.Now()
 	for _, c := range cs {
 		sm := summary(c, now)
@@ -241,5 +246,58 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 		}
 		resp.Containers = append(resp.Containers, sm)
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	if versionLess(apiVersion(r), "1.52") {
+		return writeJSON(w, http.StatusOK, resp)
+	}
+	return writeJSON(w, http.StatusOK, diskUsage(resp.Images, resp.Containers, vols, r.URL.Query().Get("verbose") != ""))
+}
+
+// diskUsage is GET /system/df's answer from API 1.52 on: per kind of
+// object, counts and sizes (what could be reclaimed: the unused images,
+// the containers not running, the volumes no container uses), and the
+// objects themselves when verbose.
+func diskUsage(imgs []image.Summary, cs []container.Summary, vols []volume.Volume, verbose bool) system.DiskUsage {
+	du := system.DiskUsage{
+		ImageUsage:      &image.DiskUsage{},
+		ContainerUsage:  &container.DiskUsage{},
+		VolumeUsage:     &volume.DiskUsage{},
+		BuildCacheUsage: &build.DiskUsage{},
+	}
+	for _, in := range imgs {
+		iu := du.ImageUsage
+		iu.TotalCount++
+		iu.TotalSize += in.Size
+		if in.Containers > 0 {
+			iu.ActiveCount++
+		} else {
+			iu.Reclaimable += in.Size
+		}
+	}
+	for _, c := range cs {
+		cu := du.ContainerUsage
+		cu.TotalCount++
+		cu.TotalSize += c.SizeRw
+		if c.State == container.StateRunning || c.State == container.StatePaused || c.State == container.StateRestarting {
+			cu.ActiveCount++
+		} else {
+			cu.Reclaimable += c.SizeRw
+		}
+	}
+	for _, v := range vols {
+		vu := du.VolumeUsage
+		vu.TotalCount++
+		if v.UsageData == nil {
+			continue
+		}
+		vu.TotalSize += v.UsageData.Size
+		if v.UsageData.RefCount > 0 {
+			vu.ActiveCount++
+		} else {
+			vu.Reclaimable += v.UsageData.Size
+		}
+	}
+	if verbose {
+		du.ImageUsage.Items, du.ContainerUsage.Items, du.VolumeUsage.Items = imgs, cs, vols
+	}
+	return du
 }

@@ -186,8 +186,8 @@ func withVolumes(mounts []container.MountPoint, vols []engine.VolumeUse) []conta
 
 // volumesDF lists the volumes for GET /system/df, with their sizes and
 // how many containers use them.
-func (s *Server) volumesDF(r *http.Request) []any {
-	out := []any{}
+func (s *Server) volumesDF(r *http.Request) []volume.Volume {
+	out := []volume.Volume{}
 	for _, v := range s.e.VolumeList(r.Context()) {
 		j := volumeJSON(v)
 		size, _ := vol.DirSize(v.Mountpoint)
