@@ -39,6 +39,9 @@ func (c *CLI) newInspectCommand() *cobra.Command {
 						o, err = inspectImage(ctx, cl, name)
 					}
 					if cerrdefs.IsNotFound(err) {
+						o, err = inspectVolume(ctx, cl, name)
+					}
+					if cerrdefs.IsNotFound(err) {
 						return o, fmt.Errorf("Error: No such object: %s", name)
 					}
 					return o, err
@@ -47,6 +50,8 @@ func (c *CLI) newInspectCommand() *cobra.Command {
 				get = inspectContainer(size)
 			case "image":
 				get = inspectImage
+			case "volume":
+				get = inspectVolume
 			default:
 				return StatusError{Status: fmt.Sprintf("%q is not a valid value for --type", typ), StatusCode: 1}
 			}

@@ -30,6 +30,16 @@ func TestFeatureVolumes(t *testing.T) {
 	d := daemontest.Start(t)
 	d.ImportBusybox()
 
+	// inspect finds volumes too, as docker's (by type or after
+	// containers and images).
+	d.MustCapsa("volume", "create", "insp")
+	for _, args := range [][]string{{"inspect", "-f", "{{.Name}} {{.Driver}}", "insp"}, {"inspect", "--type", "volume", "-f", "{{.Name}} {{.Driver}}", "insp"}} {
+		if out := strings.TrimSpace(d.MustCapsa(args...)); out != "insp local" {
+			t.Errorf("capsa %s: %q", strings.Join(args, " "), out)
+		}
+	}
+	d.MustCapsa("volume", "rm", "insp")
+
 	// Data outlives the container.
 	d.MustCapsa("run", "--name", "w1", "-v", "data:/data", "busybox", "sh", "-c", "echo kept > /data/f")
 	d.MustCapsa("rm", "w1")
