@@ -31,8 +31,10 @@ func readCgroup(t *testing.T, ctrl, id, file string) string {
 // is OOM-killed, and `events` reports the OOM.
 func TestMemoryLimitOOM(t *testing.T) {
 	r := newRT(t)
-	// The shell holds 64 MiB of "a" in a variable, four times the limit.
-	b := newBundle(t, "sh", "-c", "sleep 0.5; x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived ${#x}")
+	// The shell holds 64 MiB of "a" in a variable, four times the limit,
+	// once /go exists: the test makes it when `events` is watching (its
+	// first stats line), so a slow start of events cannot miss the OOM.
+	b := newBundle(t, "sh", "-c", "while [ ! -e /go ]; do sleep 0.05; done; x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived ${#x}")
 	lim := int64(16 << 20)
 	b.spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &lim, Swap: &lim}
 	b.save(t)
@@ -50,10 +52,14 @@ func TestMemoryLimitOOM(t *testing.T) {
 	}
 	defer func() { _ = ev.Process.Kill(); _ = ev.Wait() }()
 	oom := make(chan bool, 1)
+	goFile := filepath.Join(b.spec.Root.Path, "go")
 	go func() {
 		s := bufio.NewScanner(out)
 		for s.Scan() {
 			var e struct{ Type, ID string }
+			if json.Unmarshal(s.Bytes(), &e) == nil && e.Type == "stats" {
+				_ = os.WriteFile(goFile, nil, 0o644)
+			}
 			if json.Unmarshal(s.Bytes(), &e) == nil && e.Type == "oom" && e.ID == id {
 				oom <- true
 				return
