@@ -221,6 +221,14 @@ func (e *Engine) save(rec record) error {
 // setState applies fn to c's record under c.mu, moves it to status to
 // (unless to is ""), and persists it; nothing changes on error.
 func (e *Engine) setState(c *Container, to Status, fn func(*State)) error {
+	return e.setStateAnd(c, to, fn, nil)
+}
+
+// setStateAnd is setState that also runs and once the state is saved,
+// still holding c.mu: what must happen before anyone waiting for the
+// change sees it, such as publishing the event that reports it (a stop
+// that saw the exit must not report "stop" before the "die").
+func (e *Engine) setStateAnd(c *Container, to Status, fn func(*State), and func()) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.removed {
@@ -239,6 +247,9 @@ func (e *Engine) setState(c *Container, to Status, fn func(*State)) error {
 		// The change is undone; waiters woken by transition look again.
 		c.rec = old
 		return fmt.Errorf("container %s: save state: %w", shortID(c.rec.ID), err)
+	}
+	if and != nil {
+		and()
 	}
 	return nil
 }

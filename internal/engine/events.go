@@ -61,20 +61,40 @@ func (e *Engine) emit(ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
-	attrs := map[string]string{}
 	if ev.Type == "container" {
 		e.mu.Lock()
 		c := e.containers[ev.ID]
 		e.mu.Unlock()
 		if c != nil {
 			c.mu.Lock()
-			maps.Copy(attrs, c.rec.Labels)
-			attrs["name"], attrs["image"] = c.rec.Name, c.rec.Image
+			e.emitLocked(c, ev)
 			c.mu.Unlock()
+			return
 		}
 	}
+	attrs := map[string]string{}
 	maps.Copy(attrs, ev.Attributes)
 	ev.Attributes = attrs
+	e.publish(ev)
+}
+
+// emitLocked is emit of an event of container c, whose mu the caller
+// holds: the attributes docker gives (labels, name, image) come from c.
+func (e *Engine) emitLocked(c *Container, ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	attrs := map[string]string{}
+	maps.Copy(attrs, c.rec.Labels)
+	attrs["name"], attrs["image"] = c.rec.Name, c.rec.Image
+	maps.Copy(attrs, ev.Attributes)
+	ev.Attributes = attrs
+	e.publish(ev)
+}
+
+// publish records ev and hands it to the subscribers that keep up; it
+// takes only the events' lock, so it may be called holding a container's.
+func (e *Engine) publish(ev Event) {
 	b := &e.events
 	b.mu.Lock()
 	defer b.mu.Unlock()

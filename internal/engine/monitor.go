@@ -78,18 +78,18 @@ func (e *Engine) recordExitOOM(c *Container, code int, at time.Time, msg string,
 	if at.IsZero() {
 		at = time.Now().UTC()
 	}
-	err := e.setState(c, StatusExited, func(s *State) {
+	err := e.setStateAnd(c, StatusExited, func(s *State) {
 		c.exits++
 		s.Pid, s.ShimPid, s.ExitCode, s.FinishedAt, s.Error, s.OOMKilled = 0, 0, code, at, msg, oom
 		if s.Health != nil {
 			s.Health.Status = HealthUnhealthy
 		}
+	}, func() {
+		e.emitLocked(c, Event{Type: "container", Action: "die", ID: c.rec.ID, Attributes: map[string]string{"exitCode": strconv.Itoa(code)}})
 	})
 	if err != nil {
 		e.log.Warn("record exit", "container", c.rec.ID, "err", err)
-		return
 	}
-	e.emit(Event{Type: "container", Action: "die", ID: c.rec.ID, Attributes: map[string]string{"exitCode": strconv.Itoa(code)}})
 }
 
 // oomKilled reports whether the kernel's OOM killer killed a process of
