@@ -222,7 +222,7 @@ func (c *differ) lowerStat(p string, st *unix.Stat_t) bool {
 	for _, l := range c.lowers {
 		// Overlayfs never follows a symlink across layers to find a
 		// directory, so none may be followed here either.
-		pfd, err := openat2(l, rel(dir), unix.O_PATH|unix.O_DIRECTORY, beneath|unix.RESOLVE_NO_SYMLINKS)
+		pfd, err := Openat2(l, rel(dir), unix.O_PATH|unix.O_DIRECTORY, beneath|unix.RESOLVE_NO_SYMLINKS)
 		if err != nil {
 			continue
 		}
@@ -243,7 +243,7 @@ func (c *differ) lowerStat(p string, st *unix.Stat_t) bool {
 func (c *differ) lowerNames(p string) []string {
 	seen := map[string]bool{} // name → exists
 	for _, l := range c.lowers {
-		fd, err := openat2(l, rel(p), unix.O_PATH|unix.O_NOFOLLOW, beneath|unix.RESOLVE_NO_SYMLINKS)
+		fd, err := Openat2(l, rel(p), unix.O_PATH|unix.O_NOFOLLOW, beneath|unix.RESOLVE_NO_SYMLINKS)
 		if err != nil {
 			continue
 		}

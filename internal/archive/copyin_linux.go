@@ -66,7 +66,7 @@ func CopyIn(ctx context.Context, root, dir string, r io.Reader, opts CopyInOptio
 		return err
 	}
 	defer s.close()
-	dest, err := openat2(s.fd, rel(path.Clean(t.abs)), unix.O_PATH|unix.O_DIRECTORY, inRoot)
+	dest, err := Openat2(s.fd, rel(path.Clean(t.abs)), unix.O_PATH|unix.O_DIRECTORY, inRoot)
 	if errors.Is(err, unix.ENOTDIR) {
 		return errdefs.Invalid(fmt.Sprintf("copy into %q: extraction point is not a directory", dir))
 	}
@@ -305,12 +305,12 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 func (x *extractor) parent(name string, mk bool) (int, string, error) {
 	dir, base := path.Split(name)
 	dir = strings.TrimSuffix(dir, "/")
-	fd, err := openat2(x.dest, dir, unix.O_PATH|unix.O_DIRECTORY, beneath)
+	fd, err := Openat2(x.dest, dir, unix.O_PATH|unix.O_DIRECTORY, beneath)
 	if errors.Is(err, unix.ENOENT) && mk {
 		if err := x.mkdirAll(dir); err != nil {
 			return -1, "", err
 		}
-		fd, err = openat2(x.dest, dir, unix.O_PATH|unix.O_DIRECTORY, beneath)
+		fd, err = Openat2(x.dest, dir, unix.O_PATH|unix.O_DIRECTORY, beneath)
 	}
 	if err != nil {
 		return -1, "", beneathErr(dir, err)
@@ -335,7 +335,7 @@ func (x *extractor) mkdirAll(dir string) error {
 	parts := strings.Split(dir, "/")
 	for i := range parts {
 		sub := strings.Join(parts[:i+1], "/")
-		fd, err := openat2(x.dest, sub, unix.O_PATH|unix.O_DIRECTORY, beneath)
+		fd, err := Openat2(x.dest, sub, unix.O_PATH|unix.O_DIRECTORY, beneath)
 		if err == nil {
 			unix.Close(fd)
 			continue
@@ -369,7 +369,7 @@ func (x *extractor) link(pfd int, base string, hdr *tar.Header) error {
 	if target == "" {
 		return errdefs.Invalid(fmt.Sprintf("link target %q: is the destination", hdr.Linkname))
 	}
-	tfd, err := openat2(x.dest, target, unix.O_PATH|unix.O_NOFOLLOW, beneath)
+	tfd, err := Openat2(x.dest, target, unix.O_PATH|unix.O_NOFOLLOW, beneath)
 	if err != nil {
 		return fmt.Errorf("link target %w", beneathErr(hdr.Linkname, err))
 	}

@@ -19,10 +19,10 @@ const (
 	beneath = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS
 )
 
-// openat2 opens name relative to dirFd with the resolve flags, retrying
-// when a concurrent rename made the kernel give up (EAGAIN), as openat2(2)
-// asks of its callers.
-func openat2(dirFd int, name string, flags int, resolve uint64) (int, error) {
+// Openat2 opens name relative to dirFd with the resolve flags (and
+// O_CLOEXEC), retrying when a concurrent rename or mount anywhere made
+// the kernel give up (EAGAIN), as openat2(2) asks of its callers.
+func Openat2(dirFd int, name string, flags int, resolve uint64) (int, error) {
 	if name == "" {
 		name = "."
 	}

@@ -136,10 +136,10 @@ func (s *scope) lookup(t target) (int, unix.Stat_t, error) {
 	var fd int
 	var err error
 	if t.base == "" || t.base == "." {
-		fd, err = openat2(s.fd, t.dir, unix.O_PATH|unix.O_DIRECTORY, inRoot)
+		fd, err = Openat2(s.fd, t.dir, unix.O_PATH|unix.O_DIRECTORY, inRoot)
 	} else {
 		var pfd int
-		pfd, err = openat2(s.fd, t.dir, unix.O_PATH|unix.O_DIRECTORY, inRoot)
+		pfd, err = Openat2(s.fd, t.dir, unix.O_PATH|unix.O_DIRECTORY, inRoot)
 		if err == nil {
 			fd, err = unix.Openat(pfd, t.base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			unix.Close(pfd)
@@ -202,7 +202,7 @@ func (s *scope) linkTarget(abs string) (string, error) {
 	cur := path.Clean(abs)
 	for range 255 {
 		dir, base := path.Split(cur)
-		pfd, err := openat2(s.fd, rel(dir), unix.O_PATH|unix.O_DIRECTORY, inRoot)
+		pfd, err := Openat2(s.fd, rel(dir), unix.O_PATH|unix.O_DIRECTORY, inRoot)
 		if err != nil {
 			return cur, nil // a missing or non-directory parent: as far as it goes
 		}
