@@ -5,13 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
-
 	"github.com/capsa-dev/capsa/internal/daemontest"
 )
 
@@ -21,26 +14,7 @@ import (
 // containerd's wording, and nothing is stored for either.
 func TestPullPlatform(t *testing.T) {
 	reg := startRegistry(t)
-	other := "s390x"
-	if runtime.GOARCH == other {
-		other = "arm64"
-	}
-	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	for _, arch := range []string{other, runtime.GOARCH} {
-		img := mutate.MediaType(busyboxImage(t, arch, "multi-"+arch), types.OCIManifestSchema1)
-		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
-			Platform: &v1.Platform{OS: "linux", Architecture: arch},
-		}})
-	}
-	ref := reg.Host + "/multi:latest"
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.WriteIndex(r, idx); err != nil {
-		t.Fatalf("push index: %v", err)
-	}
+	ref, other := pushMultiArch(t, reg)
 	d := daemontest.Start(t)
 
 	for _, c := range []struct{ platform, want string }{

@@ -293,26 +293,7 @@ func TestPull(t *testing.T) {
 	})
 
 	t.Run("ManifestListPicksHost", func(t *testing.T) {
-		other := "s390x"
-		if runtime.GOARCH == other {
-			other = "arm64"
-		}
-		idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-		for _, arch := range []string{other, runtime.GOARCH} {
-			img := mutate.MediaType(busyboxImage(t, arch, "multi-"+arch), types.OCIManifestSchema1)
-			img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-			idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
-				Platform: &v1.Platform{OS: "linux", Architecture: arch},
-			}})
-		}
-		mref := reg.Host + "/multi:latest"
-		r, err := name.ParseReference(mref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.WriteIndex(r, idx); err != nil {
-			t.Fatalf("push index: %v", err)
-		}
+		mref, _ := pushMultiArch(t, reg)
 		if r := d.Capsa("pull", mref); r.Code != 0 {
 			t.Fatalf("capsa pull %s: %v", mref, r)
 		}
@@ -331,4 +312,32 @@ func blobDownloads(r *registry) int {
 		}
 	}
 	return n
+}
+
+// pushMultiArch pushes to reg an OCI index of busyboxImage for this
+// machine's architecture and for another one (whose /etc/name says
+// multi-ARCH), and returns its reference and the other architecture.
+func pushMultiArch(t *testing.T, reg *registry) (ref, other string) {
+	t.Helper()
+	other = "s390x"
+	if runtime.GOARCH == other {
+		other = "arm64"
+	}
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	for _, arch := range []string{other, runtime.GOARCH} {
+		img := mutate.MediaType(busyboxImage(t, arch, "multi-"+arch), types.OCIManifestSchema1)
+		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
+			Platform: &v1.Platform{OS: "linux", Architecture: arch},
+		}})
+	}
+	ref = reg.Host + "/multi:latest"
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(r, idx); err != nil {
+		t.Fatalf("push index: %v", err)
+	}
+	return ref, other
 }
