@@ -82,6 +82,9 @@ type Info struct {
 	Extensions      map[string]json.RawMessage
 	RestartCount    int
 	ManuallyStopped bool
+	// Network is the container's network: its options, and while it runs
+	// its endpoints' addresses and its published ports.
+	Network NetworkInfo
 	// Paths, for diagnostics and for the API's inspect.
 	Bundle  string
 	Rootfs  string

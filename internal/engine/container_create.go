@@ -62,6 +62,12 @@ type CreateOptions struct {
 	// Volumes to mount; the image's VOLUMEs that no mount covers get
 	// anonymous volumes.
 	Volumes []VolumeMount
+	// Network says how the container is networked (zero: the default
+	// bridge network).
+	Network NetworkOptions
+	// VolumesFrom mounts the volumes of other containers:
+	// "<name|id>[:ro|:rw]" (docker run --volumes-from).
+	VolumesFrom []string
 }
 
 // validName is Docker's rule for container names.
