@@ -10,6 +10,15 @@ require (
 )
 
 require (
+	github.com/containernetworking/cni v1.2.3 // indirect
+	github.com/coreos/go-iptables v0.8.0 // indirect
+	github.com/miekg/dns v1.1.73
+	github.com/vishvananda/netlink v1.3.1 // indirect
+	github.com/vishvananda/netns v0.0.5 // indirect
+	golang.org/x/net v0.60.0 // indirect
+)
+
+require (
 	github.com/Microsoft/go-winio v0.6.2 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/containerd/errdefs v1.0.0
