@@ -14,6 +14,7 @@ import (
 	"github.com/docker/go-units"
 
 	"github.com/capsa-dev/capsa/internal/engine"
+	"github.com/capsa-dev/capsa/internal/network"
 )
 
 // DefaultConfigFile is where capsad reads its configuration.
@@ -43,6 +44,12 @@ type Config struct {
 	// InsecureRegistries (host[:port]) are pulled from over plain HTTP;
 	// loopback registries always may be.
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
+	// Bridge names the default network's bridge (default capsa0); BIP is
+	// its gateway and prefix, as dockerd's ("10.77.0.1/16");
+	// DefaultAddressPools give user networks their subnets.
+	Bridge              string                `json:"bridge,omitempty"`
+	BIP                 string                `json:"bip,omitempty"`
+	DefaultAddressPools []network.AddressPool `json:"default-address-pools,omitempty"`
 }
 
 // Runtime is a registered OCI runtime.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -55,9 +56,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (retErr error) {
 		return fmt.Errorf("capsa-shim not found beside capsad or in PATH: %w", err)
 	}
 	initPath, _ := findBinary("capsa-init")
+	var bip netip.Prefix
+	if cfg.BIP != "" {
+		p, err := netip.ParsePrefix(cfg.BIP)
+		if err != nil || !p.Addr().Is4() {
+			return fmt.Errorf("config: bip %q: an IPv4 address and prefix such as 10.77.0.1/16", cfg.BIP)
+		}
+		bip = p.Masked()
+	}
 	e, err := engine.Open(ctx, engine.Config{
 		DataRoot: cfg.DataRoot, RunRoot: cfg.ExecRoot, Runtimes: rts, DefaultRuntime: cfg.DefaultRuntime,
 		ShimPath: shimPath, Log: lc, Logger: log, InsecureRegistries: cfg.InsecureRegistries,
+		DefaultBridge: cfg.Bridge, DefaultSubnet: bip, AddressPools: cfg.DefaultAddressPools,
 	})
 	if err != nil {
 		return err

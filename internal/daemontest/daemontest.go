@@ -7,9 +7,11 @@ package daemontest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,8 @@ import (
 	"time"
 
 	"github.com/capsa-dev/capsa/internal/busyboxtest"
+	"github.com/capsa-dev/capsa/internal/network"
+	"github.com/capsa-dev/capsa/internal/network/nettest"
 )
 
 // Daemon is one capsad of a test.
@@ -41,7 +45,15 @@ type Daemon struct {
 
 	t   testing.TB
 	cmd *exec.Cmd
+	// bridge and subnet are the default network's.
+	bridge string
+	subnet netip.Prefix
 }
+
+// Bridge is the host interface of the daemon's default network, and
+// Subnet its addresses.
+func (d *Daemon) Bridge() string       { return d.bridge }
+func (d *Daemon) Subnet() netip.Prefix { return d.subnet }
 
 // BinDir is where the binaries under test are: $CAPSA_BIN, else the
 // repository's bin/ (found from the test's working directory).
@@ -101,10 +113,18 @@ func (d *Daemon) start() {
 		d.t.Fatal(err)
 	}
 	defer logf.Close()
-	// An empty configuration: the host's /etc/capsa/capsad.json is not the
-	// test's.
+	// A configuration of its own: the host's /etc/capsa/capsad.json is
+	// not the test's, and its default network must not be another
+	// capsad's (tests run side by side).
 	conf := filepath.Join(filepath.Dir(d.Log), "capsad.json")
-	if err := os.WriteFile(conf, []byte("{}\n"), 0o644); err != nil {
+	if d.bridge == "" {
+		d.bridge, d.subnet = nettest.Defaults(d.t)
+	}
+	cj, _ := json.Marshal(map[string]any{
+		"bridge": d.bridge, "bip": netip.PrefixFrom(d.subnet.Addr().Next(), d.subnet.Bits()).String(),
+		"default-address-pools": []network.AddressPool{nettest.Pool},
+	})
+	if err := os.WriteFile(conf, cj, 0o644); err != nil {
 		d.t.Fatal(err)
 	}
 	args := append([]string{"--config-file", conf, "--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host, "--debug"}, d.Args...)
@@ -353,6 +373,7 @@ func (d *Daemon) cleanup() {
 		t.Errorf("cleanup: mount left: %s", m)
 		_ = syscall.Unmount(m, syscall.MNT_DETACH)
 	}
+	nettest.Cleanup(t, filepath.Join(d.DataRoot, "networks"), filepath.Join(d.ExecRoot, "net"))
 	if t.Failed() {
 		t.Logf("capsad log:\n%s", tail(d.LogText(), 4000))
 	}

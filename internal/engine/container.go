@@ -46,6 +46,10 @@ type record struct {
 	Log         LogConfig         `json:"log,omitzero"`
 	// Volumes the container mounts; the volume store's users come from here.
 	Volumes []volumeRef `json:"volumes,omitempty"`
+	// Network is how the container is networked; Net what it has of its
+	// networks while it runs (nil otherwise).
+	Network NetworkOptions `json:"network,omitzero"`
+	Net     *netState      `json:"net,omitempty"`
 	// Extensions belong to the front door that made the container (the
 	// Docker API keeps the request's Config and HostConfig there); the
 	// engine stores them and never reads them.

@@ -107,6 +107,30 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 	if err := checkVolumeMounts(opts.Volumes); err != nil {
 		return Info{}, err
 	}
+	if len(opts.VolumesFrom) > 0 {
+		if opts.Volumes, err = e.volumesFrom(opts.VolumesFrom, opts.Volumes); err != nil {
+			return Info{}, fail(err)
+		}
+	}
+	netKind, _, netOther, err := e.resolveNetworks(opts.Network)
+	if err != nil {
+		return Info{}, fail(err)
+	}
+	if netKind == netContainer {
+		if _, err := e.lookup(netOther); err != nil {
+			return Info{}, fail(err)
+		}
+	}
+	if netKind == netBridge {
+		if err := checkPorts(opts.Network.Ports); err != nil {
+			return Info{}, fail(err)
+		}
+	} else {
+		opts.Network.Ports = nil // docker discards them outside bridge networks
+	}
+	if _, err := e.hostsFile("", netKind, opts.Network, nil); err != nil {
+		return Info{}, fail(err)
+	}
 	runtime := opts.Runtime
 	if runtime == "" {
 		runtime = e.cfg.DefaultRuntime
@@ -178,12 +202,22 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 		if s.Hostname != "" {
 			return nil
 		}
+		if netKind == netHost {
+			if h, err := os.Hostname(); err == nil {
+				return oci.WithHostname(h)(ctx, s)
+			}
+		}
 		return oci.WithHostname(id[:12])(ctx, s)
 	})
+	so = append(so, e.withNetwork(id, netKind))
 	so = append(so, oci.WithCgroupsPath("/capsa/"+id))
 	spec, err := oci.Generate(ctx, so...)
 	if err != nil {
 		return Info{}, fail(err)
+	}
+	if opts.Network.PublishAll && netKind == netBridge {
+		opts.Network.Ports = publishExposed(opts.Network.Ports, img.Config().Config.ExposedPorts)
+		opts.Network.PublishAll = false
 	}
 	vols, err := e.attachVolumes(ctx, cu, id, rootfs, spec, opts.Volumes, img.Config().Config.Volumes)
 	if err != nil {
@@ -191,6 +225,11 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 	}
 	data, err := json.MarshalIndent(spec, "", "\t")
 	if err != nil {
+		return Info{}, fail(err)
+	}
+	// The /etc files exist from now on (bound at start, rewritten then
+	// in place with the container's addresses).
+	if err := e.writeEtc(id, spec.Hostname, netKind, opts.Network, nil); err != nil {
 		return Info{}, fail(err)
 	}
 	if err := atomicfile.Write(bundle+"/config.json", data, 0o600); err != nil {
@@ -205,7 +244,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 		Labels:     opts.Labels, OpenStdin: opts.OpenStdin, StdinOnce: opts.StdinOnce,
 		Restart: opts.Restart, AutoRemove: opts.AutoRemove,
 		StopTimeout: opts.StopTimeout, Runtime: runtime, Log: logCfg,
-		Extensions: opts.Extensions, Volumes: vols,
+		Extensions: opts.Extensions, Volumes: vols, Network: opts.Network,
 	}
 	if opts.StopSignal != "" {
 		rec.StopSignal = opts.StopSignal

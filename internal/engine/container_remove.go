@@ -80,6 +80,7 @@ func (e *Engine) remove(ctx context.Context, ref string, force, anonVolumes bool
 			e.recordExit(c, 137, time.Time{}, "removed by force")
 		}
 	}
+	e.releaseNetwork(ctx, c)
 	if err := e.setState(c, StatusRemoving, nil); err != nil {
 		return fail(err)
 	}

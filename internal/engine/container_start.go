@@ -55,6 +55,9 @@ func (e *Engine) start(ctx context.Context, c *Container) error {
 	if err := os.Remove(filepath.Join(e.stateDir(id), shim.ExitName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail(err)
 	}
+	if err := e.setupNetwork(ctx, c); err != nil {
+		return e.startFailed(c, fail(err))
+	}
 	shimLog, err := os.OpenFile(filepath.Join(e.bundleDir(id), "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fail(err)
@@ -116,6 +119,7 @@ func (e *Engine) start(ctx context.Context, c *Container) error {
 // found, 126: it could not be run) and the error, and goes if it was to
 // be removed on exit (docker run --rm waits for that).
 func (e *Engine) startFailed(c *Container, err error) error {
+	e.releaseNetwork(context.Background(), c)
 	code := StartExitCode(err)
 	_ = e.setState(c, "", func(s *State) { s.ExitCode, s.Error = code, err.Error() })
 	e.emit(Event{Type: "container", Action: "die", ID: c.rec.ID, Attributes: map[string]string{"exitCode": strconv.Itoa(code)}})

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/capsa-dev/capsa/internal/content"
 	"github.com/capsa-dev/capsa/internal/errdefs"
 	"github.com/capsa-dev/capsa/internal/image"
+	"github.com/capsa-dev/capsa/internal/network"
 	"github.com/capsa-dev/capsa/internal/shim"
 	"github.com/capsa-dev/capsa/internal/snapshot/overlay"
 	"github.com/capsa-dev/capsa/internal/volume"
@@ -45,6 +47,12 @@ type Config struct {
 	// InsecureRegistries are pulled from over plain HTTP (loopback
 	// registries always may be).
 	InsecureRegistries []string
+	// DefaultBridge and DefaultSubnet are the default network's bridge
+	// and subnet, AddressPools where user networks get theirs (zero:
+	// network's defaults).
+	DefaultBridge string
+	DefaultSubnet netip.Prefix
+	AddressPools  []network.AddressPool
 }
 
 // Engine runs containers from images. Its methods are safe for
@@ -57,6 +65,7 @@ type Engine struct {
 	images  *image.Store
 	db      *bolt.DB
 	vols    *volume.Store
+	net     *network.Manager
 
 	events eventBus
 
@@ -149,6 +158,12 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 	if err := e.openVolumes(); err != nil {
 		return nil, err
 	}
+	if e.net, err = network.Open(ctx, network.Config{
+		DataDir: filepath.Join(cfg.DataRoot, "networks"), RunDir: filepath.Join(cfg.RunRoot, "net"),
+		DefaultBridge: cfg.DefaultBridge, DefaultSubnet: cfg.DefaultSubnet, Pools: cfg.AddressPools, Log: e.log,
+	}); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	e.monCtx, e.monCancel = context.WithCancel(context.Background())
 	// One broken container must not keep the engine from opening: what
 	// Reconcile could not mend is logged (and such a container is dead).
@@ -173,6 +188,9 @@ func (e *Engine) Close() error {
 
 func (e *Engine) closeStores() error {
 	var errs []error
+	if e.net != nil {
+		e.net.Close()
+	}
 	if e.db != nil {
 		errs = append(errs, e.db.Close())
 	}
@@ -349,6 +367,7 @@ func (c *Container) info(e *Engine) Info {
 		StopTimeout: r.StopTimeout, Runtime: r.Runtime, Log: r.Log,
 		Extensions: maps.Clone(r.Extensions), RestartCount: r.RestartCount,
 		ManuallyStopped: r.ManuallyStopped,
+		Network:         e.networkInfo(&r),
 		Bundle:          e.bundleDir(r.ID), Rootfs: e.rootfsDir(r.ID), LogPath: e.logPath(r.ID),
 	}
 }

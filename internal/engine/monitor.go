@@ -78,6 +78,7 @@ func (e *Engine) recordExitOOM(c *Container, code int, at time.Time, msg string,
 	if at.IsZero() {
 		at = time.Now().UTC()
 	}
+	e.releaseNetwork(context.Background(), c)
 	err := e.setStateAnd(c, StatusExited, func(s *State) {
 		c.exits++
 		s.Pid, s.ShimPid, s.ExitCode, s.FinishedAt, s.Error, s.OOMKilled = 0, 0, code, at, msg, oom

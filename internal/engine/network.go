@@ -2,10 +2,23 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/capsa-dev/capsa/internal/atomicfile"
+	"github.com/capsa-dev/capsa/internal/cleanup"
 	"github.com/capsa-dev/capsa/internal/errdefs"
 	"github.com/capsa-dev/capsa/internal/network"
+	"github.com/capsa-dev/capsa/internal/oci"
 )
 
 // NetworkOptions say how a container is networked.
@@ -28,6 +41,9 @@ type NetworkOptions struct {
 	ExtraHosts []string `json:"extra_hosts,omitempty"`
 	// Ports to publish on the host.
 	Ports []PortBinding `json:"ports,omitempty"`
+	// PublishAll publishes every port the image exposes (and that Ports
+	// does not) on a free host port (docker run -P).
+	PublishAll bool `json:"publish_all,omitempty"`
 }
 
 // EndpointOptions are a container's options on one network.
@@ -81,37 +97,701 @@ type NetworkMember struct {
 	Endpoint          EndpointInfo
 }
 
+// netState is what a running container has of its networks, kept in its
+// record so that a restarted engine knows what to release.
+type netState struct {
+	// Netns is the namespace the engine made ("": none of its own).
+	Netns     string          `json:"netns,omitempty"`
+	Endpoints []endpointState `json:"endpoints,omitempty"`
+	// Ports are the published ports as bound (host ports chosen).
+	Ports []network.PortMapping `json:"ports,omitempty"`
+}
+
+type endpointState struct {
+	network.Attachment
+	EndpointID string   `json:"endpoint_id"`
+	Aliases    []string `json:"aliases,omitempty"`
+}
+
+// netKind is how a container is networked.
+type netKind int
+
+const (
+	netBridge    netKind = iota // bridge networks, in a namespace of its own
+	netHost                     // the host's namespace
+	netNone                     // a namespace with loopback only
+	netContainer                // another container's namespace
+)
+
+// netTarget is a network a container joins.
+type netTarget struct {
+	net  network.Network
+	opts EndpointOptions
+}
+
+// resolveNetworks reads o: the kind, the networks in the order the
+// container joins them (the Mode's first), and for container mode the
+// container whose namespace it joins.
+func (e *Engine) resolveNetworks(o NetworkOptions) (netKind, []netTarget, string, error) {
+	mode := o.Mode
+	if target, ok := strings.CutPrefix(mode, "container:"); ok {
+		if target == "" {
+			return 0, nil, "", errdefs.Invalid("invalid network mode container: a container name or ID is required")
+		}
+		return netContainer, nil, target, nil
+	}
+	if mode == "" || mode == "default" {
+		mode = network.DefaultName
+	}
+	primary, err := e.net.Get(mode)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	switch primary.Driver {
+	case network.DriverHost:
+		return netHost, nil, "", nil
+	case network.DriverNull:
+		return netNone, nil, "", nil
+	}
+	ts := []netTarget{{net: primary, opts: endpointFor(o.Endpoints, primary, mode)}}
+	for _, ref := range slices.Sorted(maps.Keys(o.Endpoints)) {
+		n, err := e.net.Get(ref)
+		if err != nil {
+			return 0, nil, "", err
+		}
+		if slices.ContainsFunc(ts, func(t netTarget) bool { return t.net.ID == n.ID }) {
+			continue
+		}
+		if n.Driver != network.DriverBridge {
+			return 0, nil, "", errdefs.Invalid(fmt.Sprintf("container cannot be connected to network %s besides network %s", n.Name, primary.Name))
+		}
+		ts = append(ts, netTarget{net: n, opts: o.Endpoints[ref]})
+	}
+	for _, t := range ts {
+		if t.opts.IPv4 == "" {
+			continue
+		}
+		if t.net.Predefined {
+			return 0, nil, "", errdefs.Invalid("user specified IP address is supported on user defined networks only")
+		}
+		a, err := netip.ParseAddr(t.opts.IPv4)
+		if err != nil || !a.Is4() {
+			return 0, nil, "", errdefs.Invalid(fmt.Sprintf("invalid IPv4 address: %s", t.opts.IPv4))
+		}
+		if !t.net.Subnet.Contains(a) || a == t.net.Gateway || a == t.net.Subnet.Addr() {
+			return 0, nil, "", errdefs.Invalid(fmt.Sprintf("invalid address %s: it is not a free host address of network %s's subnet %s", a, t.net.Name, t.net.Subnet))
+		}
+	}
+	for _, t := range ts {
+		if len(t.opts.Aliases) > 0 && t.net.Predefined {
+			return 0, nil, "", errdefs.Invalid("network-scoped alias is supported only for containers in user defined networks")
+		}
+	}
+	return netBridge, ts, "", nil
+}
+
+// endpointFor finds the endpoint options given for n under any of its
+// names.
+func endpointFor(eps map[string]EndpointOptions, n network.Network, ref string) EndpointOptions {
+	for _, k := range []string{ref, n.Name, n.ID} {
+		if o, ok := eps[k]; ok {
+			return o
+		}
+	}
+	return EndpointOptions{}
+}
+
+// checkPorts validates published ports.
+func checkPorts(ps []PortBinding) error {
+	for _, p := range ps {
+		if p.Proto != "tcp" && p.Proto != "udp" {
+			return errdefs.Invalid(fmt.Sprintf("invalid proto %q for port %d: tcp or udp", p.Proto, p.ContainerPort))
+		}
+		if p.ContainerPort == 0 {
+			return errdefs.Invalid("invalid port specification: container port 0")
+		}
+		if p.HostIP != "" {
+			if a, err := netip.ParseAddr(p.HostIP); err != nil || !a.Is4() {
+				return errdefs.Invalid(fmt.Sprintf("invalid IP address %q for port %d/%s: only IPv4 addresses can be bound", p.HostIP, p.ContainerPort, p.Proto))
+			}
+		}
+	}
+	return nil
+}
+
+// The files a container gets in /etc, in its bundle.
+func (e *Engine) etcFile(id, name string) string { return filepath.Join(e.bundleDir(id), name) }
+
+var etcFiles = []struct{ name, dst string }{
+	{"hostname", "/etc/hostname"}, {"hosts", "/etc/hosts"}, {"resolv.conf", "/etc/resolv.conf"},
+}
+
+// withNetwork is the spec's side of a container's network at create: the
+// namespace (made at start, at a path known now) and the /etc files bound
+// from the bundle, unless the user mounts their own there.
+func (e *Engine) withNetwork(id string, kind netKind) oci.SpecOpt {
+	return func(ctx context.Context, s *specs.Spec) error {
+		switch kind {
+		case netBridge:
+			if err := oci.WithNetworkNamespace(e.net.NetnsPath(id))(ctx, s); err != nil {
+				return err
+			}
+		case netHost:
+			if err := oci.WithHostNetwork()(ctx, s); err != nil {
+				return err
+			}
+		}
+		for _, f := range etcFiles {
+			if slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == f.dst }) {
+				continue
+			}
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: e.etcFile(id, f.name),
+				Options: []string{"rbind", "rprivate", "rw"}})
+		}
+		return nil
+	}
+}
+
+// writeEtc writes the container's /etc/hostname, /etc/hosts and
+// /etc/resolv.conf in place (a bound file keeps its inode, so a running
+// container sees the new content).
+func (e *Engine) writeEtc(id, hostname string, kind netKind, o NetworkOptions, eps []endpointState) error {
+	hosts, err := e.hostsFile(hostname, kind, o, eps)
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"hostname":    []byte(hostname + "\n"),
+		"hosts":       hosts,
+		"resolv.conf": e.resolvConf(kind, o, eps).Bytes(),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(e.etcFile(id, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) hostsFile(hostname string, kind netKind, o NetworkOptions, eps []endpointState) ([]byte, error) {
+	var extra, own []network.HostsEntry
+	for _, h := range o.ExtraHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok || name == "" || ip == "" {
+			return nil, errdefs.Invalid(fmt.Sprintf("invalid extra host %q: it must be name:ip", h))
+		}
+		if ip == "host-gateway" {
+			ip = ""
+			if len(eps) > 0 {
+				ip = eps[0].Gateway.String()
+			}
+			if ip == "" {
+				continue
+			}
+		} else if _, err := netip.ParseAddr(ip); err != nil {
+			return nil, errdefs.Invalid(fmt.Sprintf("invalid IP address in extra host %q", h))
+		}
+		extra = append(extra, network.HostsEntry{IP: ip, Names: []string{name}})
+	}
+	if kind == netHost {
+		host, _ := os.ReadFile("/etc/hosts")
+		data := slices.Clone(host)
+		for _, x := range extra {
+			data = fmt.Appendf(data, "%s\t%s\n", x.IP, strings.Join(x.Names, " "))
+		}
+		return data, nil
+	}
+	for _, ep := range eps {
+		own = append(own, network.HostsEntry{IP: ep.IP.Addr().String(), Names: []string{hostname}})
+	}
+	return network.HostsFile(extra, own), nil
+}
+
+// resolvConf: --dns and friends win; a container on a user network asks
+// that network's responder (names of the network, the rest forwarded);
+// others get the host's (docker's default network).
+func (e *Engine) resolvConf(kind netKind, o NetworkOptions, eps []endpointState) network.ResolvConf {
+	var rc network.ResolvConf
+	if kind == netHost {
+		data, _ := os.ReadFile("/etc/resolv.conf")
+		rc = network.ParseResolvConf(data)
+	} else {
+		rc = e.net.HostResolvConf()
+		for _, ep := range eps {
+			if a, ok := e.net.DNSServer(ep.NetworkID); ok {
+				rc.Nameservers = []string{a.String()}
+				break
+			}
+		}
+	}
+	if len(o.DNS) > 0 {
+		rc.Nameservers = o.DNS
+	}
+	if len(o.DNSSearch) > 0 {
+		rc.Search = o.DNSSearch
+	}
+	if len(o.DNSOptions) > 0 {
+		rc.Options = o.DNSOptions
+	}
+	return rc
+}
+
+// setupNetwork gives container c, about to start, its network: for
+// bridge networks a namespace, an interface and address on each network,
+// its published ports and its names on the networks' DNS; for container
+// mode the other container's namespace. It writes the /etc files. On
+// error nothing of it is left. Preconditions: c.opMu held.
+func (e *Engine) setupNetwork(ctx context.Context, c *Container) (retErr error) {
+	c.mu.Lock()
+	id, name, o := c.rec.ID, c.rec.Name, c.rec.Network
+	c.mu.Unlock()
+	hostname, err := e.specHostname(id)
+	if err != nil {
+		return err
+	}
+	kind, targets, other, err := e.resolveNetworks(o)
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case netHost, netNone:
+		return e.writeEtc(id, hostname, kind, o, nil)
+	case netContainer:
+		return e.joinContainerNetwork(ctx, id, other)
+	}
+	st := &netState{Netns: e.net.NetnsPath(id)}
+	cu := cleanup.Make()
+	defer cu.Clean()
+	var ports []network.PortMapping
+	for _, p := range o.Ports {
+		ports = append(ports, network.PortMapping{HostPort: int(p.HostPort), ContainerPort: int(p.ContainerPort), Protocol: p.Proto, HostIP: p.HostIP})
+	}
+	if len(ports) > 0 {
+		if st.Ports, err = e.net.Reserve(id, ports); err != nil {
+			return err
+		}
+		cu.Add(func() { e.net.Release(id) })
+	}
+	if err := network.NewNetns(st.Netns); err != nil {
+		return err
+	}
+	cu.Add(func() { _ = network.RemoveNetns(st.Netns) })
+	for i, t := range targets {
+		ifname := fmt.Sprintf("eth%d", i)
+		var pm []network.PortMapping
+		if i == 0 {
+			pm = st.Ports
+		}
+		a, err := e.net.Attach(ctx, id, st.Netns, ifname, t.net.ID, t.opts.IPv4, pm)
+		if err != nil {
+			return err
+		}
+		cu.Add(func() {
+			_ = e.net.Detach(context.WithoutCancel(ctx), id, st.Netns, ifname, t.net.ID, pm)
+		})
+		epid, err := newID()
+		if err != nil {
+			return err
+		}
+		st.Endpoints = append(st.Endpoints, endpointState{Attachment: a, EndpointID: epid, Aliases: t.opts.Aliases})
+	}
+	if err := e.writeEtc(id, hostname, kind, o, st.Endpoints); err != nil {
+		return err
+	}
+	e.registerNames(id, name, st)
+	c.mu.Lock()
+	c.rec.Net = st
+	c.mu.Unlock()
+	cu.Release()
+	return nil
+}
+
+// registerNames puts the container on its networks' DNS: its name, its
+// short ID and its aliases (docker's names).
+func (e *Engine) registerNames(id, name string, st *netState) {
+	for _, ep := range st.Endpoints {
+		names := append([]string{name, id[:12]}, ep.Aliases...)
+		e.net.Register(ep.NetworkID, id, ep.IP.Addr(), names)
+	}
+}
+
+// joinContainerNetwork points container id's spec at the running
+// container other's network namespace, and gives it other's /etc files.
+func (e *Engine) joinContainerNetwork(ctx context.Context, id, other string) error {
+	oc, err := e.lookup(other)
+	if err != nil {
+		return err
+	}
+	oc.mu.Lock()
+	oid, ost, onet := oc.rec.ID, oc.rec.State, oc.rec.Net
+	oc.mu.Unlock()
+	if oid == id {
+		return errdefs.Invalid("cannot join own network namespace")
+	}
+	if !ost.Status.Running() || ost.Pid == 0 {
+		return errdefs.Conflict(fmt.Sprintf("cannot join network of a non running container: %s", shortID(oid)))
+	}
+	path := fmt.Sprintf("/proc/%d/ns/net", ost.Pid)
+	if onet != nil && onet.Netns != "" {
+		path = onet.Netns
+	}
+	for _, f := range etcFiles {
+		data, err := os.ReadFile(e.etcFile(oid, f.name))
+		if err != nil {
+			return fmt.Errorf("network of container %s: %w", shortID(oid), err)
+		}
+		if err := os.WriteFile(e.etcFile(id, f.name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return e.patchSpec(id, oci.WithNetworkNamespace(path))
+}
+
+// patchSpec applies opt to container id's config.json.
+func (e *Engine) patchSpec(id string, opt oci.SpecOpt) error {
+	p := filepath.Join(e.bundleDir(id), "config.json")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return err
+	}
+	if err := opt(context.Background(), &s); err != nil {
+		return err
+	}
+	if data, err = json.MarshalIndent(&s, "", "\t"); err != nil {
+		return err
+	}
+	return atomicfile.Write(p, data, 0o600)
+}
+
+// specHostname reads the hostname from container id's config.json.
+func (e *Engine) specHostname(id string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(e.bundleDir(id), "config.json"))
+	if err != nil {
+		return "", err
+	}
+	var s struct {
+		Hostname string `json:"hostname"`
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return "", err
+	}
+	return s.Hostname, nil
+}
+
+// releaseNetwork undoes setupNetwork, once the container's processes are
+// gone (or never came): names, ports, interfaces and addresses, the
+// namespace. Every step is done even if one fails; what fails is logged,
+// and the engine's next open removes it as an orphan.
+func (e *Engine) releaseNetwork(ctx context.Context, c *Container) {
+	c.mu.Lock()
+	id, st := c.rec.ID, c.rec.Net
+	c.rec.Net = nil
+	c.mu.Unlock()
+	if st == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	e.net.Release(id)
+	for i := len(st.Endpoints) - 1; i >= 0; i-- {
+		ep := st.Endpoints[i]
+		e.net.Unregister(ep.NetworkID, id)
+		var pm []network.PortMapping
+		if i == 0 {
+			pm = st.Ports
+		}
+		if err := e.net.Detach(ctx, id, st.Netns, ep.IfName, ep.NetworkID, pm); err != nil {
+			e.log.Warn("leave network", "container", id, "network", ep.NetworkID, "err", err)
+		}
+	}
+	if st.Netns != "" {
+		if err := network.RemoveNetns(st.Netns); err != nil {
+			e.log.Warn("remove network namespace", "container", id, "err", err)
+		}
+	}
+}
+
+// reconcileNetworks, after the containers are reconciled: a running
+// container gets its names and port reservations back, a container that
+// is not running loses what its network left, and what belongs to no
+// running container (namespaces, leases, rules) goes.
+func (e *Engine) reconcileNetworks(ctx context.Context) {
+	e.mu.Lock()
+	cs := slices.Collect(maps.Values(e.containers))
+	e.mu.Unlock()
+	live := map[string]bool{}
+	for _, c := range cs {
+		c.mu.Lock()
+		id, name, running, st := c.rec.ID, c.rec.Name, c.rec.State.Status.Running(), c.rec.Net
+		c.mu.Unlock()
+		if st == nil {
+			continue
+		}
+		if !running {
+			e.releaseNetwork(ctx, c)
+			if err := e.setState(c, "", nil); err != nil {
+				e.log.Warn("record network release", "container", id, "err", err)
+			}
+			continue
+		}
+		live[id] = true
+		e.registerNames(id, name, st)
+		if len(st.Ports) > 0 {
+			if _, err := e.net.Reserve(id, st.Ports); err != nil {
+				e.log.Warn("reserve published ports again", "container", id, "err", err)
+			}
+		}
+	}
+	e.net.RemoveOrphans(ctx, func(id string) bool { return live[id] })
+}
+
+// networkInfo is c's network for Info. Preconditions: c.mu held.
+func (e *Engine) networkInfo(r *record) NetworkInfo {
+	ni := NetworkInfo{Options: r.Network}
+	if r.Net == nil {
+		return ni
+	}
+	ni.SandboxKey = r.Net.Netns
+	for _, p := range r.Net.Ports {
+		ni.Ports = append(ni.Ports, PortBinding{Proto: p.Protocol, ContainerPort: uint16(p.ContainerPort), HostIP: p.HostIP, HostPort: uint16(p.HostPort)})
+	}
+	for _, ep := range r.Net.Endpoints {
+		info := EndpointInfo{NetworkID: ep.NetworkID, EndpointID: ep.EndpointID, Aliases: ep.Aliases,
+			IP: ep.IP, Gateway: ep.Gateway, MAC: ep.MAC}
+		if n, err := e.net.Get(ep.NetworkID); err == nil {
+			info.Network = n.Name
+		}
+		ni.Endpoints = append(ni.Endpoints, info)
+	}
+	return ni
+}
+
 // NetworkCreate creates a user network.
 func (e *Engine) NetworkCreate(ctx context.Context, o network.CreateOptions) (network.Network, error) {
-	return network.Network{}, errdefs.NotImplemented("networks: not yet")
+	n, err := e.net.Create(ctx, o)
+	if err != nil {
+		return network.Network{}, err
+	}
+	e.emit(Event{Type: "network", Action: "create", ID: n.ID, Attributes: map[string]string{"name": n.Name, "type": n.Driver}})
+	return n, nil
 }
 
 // NetworkList lists the networks, the predefined ones first.
-func (e *Engine) NetworkList(ctx context.Context) []network.Network { return nil }
+func (e *Engine) NetworkList(ctx context.Context) []network.Network { return e.net.List() }
 
 // NetworkInspect returns a network (by name, ID or ID prefix) and the
-// containers on it.
+// running containers on it.
 func (e *Engine) NetworkInspect(ctx context.Context, ref string) (network.Network, []NetworkMember, error) {
-	return network.Network{}, nil, errdefs.NotFound("network " + ref + " not found")
+	n, err := e.net.Get(ref)
+	if err != nil {
+		return network.Network{}, nil, err
+	}
+	return n, e.members(n.ID), nil
 }
 
-// NetworkRemove removes a user network that no container is on.
+func (e *Engine) members(nid string) []NetworkMember {
+	e.mu.Lock()
+	cs := slices.Collect(maps.Values(e.containers))
+	e.mu.Unlock()
+	var out []NetworkMember
+	for _, c := range cs {
+		c.mu.Lock()
+		r := c.rec
+		c.mu.Unlock()
+		if r.Net == nil {
+			continue
+		}
+		for _, ep := range r.Net.Endpoints {
+			if ep.NetworkID == nid {
+				out = append(out, NetworkMember{ContainerID: r.ID, Name: r.Name, Endpoint: EndpointInfo{
+					NetworkID: nid, EndpointID: ep.EndpointID, Aliases: ep.Aliases, IP: ep.IP, Gateway: ep.Gateway, MAC: ep.MAC}})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b NetworkMember) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// NetworkRemove removes a user network that no running container is on.
 func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
-	return errdefs.NotFound("network " + ref + " not found")
+	n, err := e.net.Get(ref)
+	if err != nil {
+		return err
+	}
+	if ms := e.members(n.ID); len(ms) > 0 && !n.Predefined {
+		return errdefs.Conflict(fmt.Sprintf("error while removing network: network %s id %s has active endpoints", n.Name, n.ID))
+	}
+	if err := e.net.Remove(ctx, n.ID); err != nil {
+		return err
+	}
+	e.emit(Event{Type: "network", Action: "destroy", ID: n.ID, Attributes: map[string]string{"name": n.Name, "type": n.Driver}})
+	return nil
 }
 
-// NetworkConnect puts a container on a network (at once if it runs).
+// NetworkConnect puts a container on a network: in its options, and at
+// once if it runs.
 func (e *Engine) NetworkConnect(ctx context.Context, netRef, ctrRef string, o EndpointOptions) error {
-	return errdefs.NotImplemented("networks: not yet")
+	n, err := e.net.Get(netRef)
+	if err != nil {
+		return err
+	}
+	c, err := e.lookup(ctrRef)
+	if err != nil {
+		return err
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	c.mu.Lock()
+	r := c.rec
+	c.mu.Unlock()
+	kind, targets, _, err := e.resolveNetworks(r.Network)
+	if err != nil {
+		return err
+	}
+	if n.Driver != network.DriverBridge || kind != netBridge {
+		return errdefs.Invalid(fmt.Sprintf("container %s cannot be connected to network %s: only bridge networks can be combined", r.Name, n.Name))
+	}
+	for _, t := range targets {
+		if t.net.ID == n.ID {
+			return errdefs.Conflict(fmt.Sprintf("endpoint with name %s already exists in network %s", r.Name, n.Name))
+		}
+	}
+	opts := r.Network
+	opts.Endpoints = maps.Clone(opts.Endpoints)
+	if opts.Endpoints == nil {
+		opts.Endpoints = map[string]EndpointOptions{}
+	}
+	opts.Endpoints[n.Name] = o
+	if _, _, _, err := e.resolveNetworks(opts); err != nil {
+		return err
+	}
+	if r.Net != nil && r.State.Status.Running() {
+		ifname := fmt.Sprintf("eth%d", len(r.Net.Endpoints))
+		for slices.ContainsFunc(r.Net.Endpoints, func(ep endpointState) bool { return ep.IfName == ifname }) {
+			ifname += "x"
+		}
+		a, err := e.net.Attach(ctx, r.ID, r.Net.Netns, ifname, n.ID, o.IPv4, nil)
+		if err != nil {
+			return err
+		}
+		epid, err := newID()
+		if err != nil {
+			return err
+		}
+		ep := endpointState{Attachment: a, EndpointID: epid, Aliases: o.Aliases}
+		e.net.Register(n.ID, r.ID, a.IP.Addr(), append([]string{r.Name, r.ID[:12]}, o.Aliases...))
+		c.mu.Lock()
+		st := *c.rec.Net
+		st.Endpoints = append(slices.Clone(st.Endpoints), ep)
+		c.rec.Net = &st
+		c.mu.Unlock()
+	}
+	if err := e.setState(c, "", func(*State) { c.rec.Network = opts }); err != nil {
+		return err
+	}
+	e.emit(Event{Type: "network", Action: "connect", ID: n.ID, Attributes: map[string]string{"container": r.ID, "name": n.Name, "type": n.Driver}})
+	return nil
 }
 
 // NetworkDisconnect takes a container off a network.
 func (e *Engine) NetworkDisconnect(ctx context.Context, netRef, ctrRef string, force bool) error {
-	return errdefs.NotImplemented("networks: not yet")
+	n, err := e.net.Get(netRef)
+	if err != nil {
+		return err
+	}
+	c, err := e.lookup(ctrRef)
+	if err != nil {
+		return err
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	c.mu.Lock()
+	r := c.rec
+	c.mu.Unlock()
+	kind, targets, _, err := e.resolveNetworks(r.Network)
+	if err != nil && !force {
+		return err
+	}
+	on := slices.ContainsFunc(targets, func(t netTarget) bool { return t.net.ID == n.ID })
+	if !on || kind != netBridge {
+		return errdefs.Invalid(fmt.Sprintf("container %s is not connected to network %s", r.Name, n.Name))
+	}
+	opts := r.Network
+	opts.Endpoints = maps.Clone(opts.Endpoints)
+	for k := range opts.Endpoints {
+		if k == n.Name || k == n.ID || strings.HasPrefix(n.ID, k) {
+			delete(opts.Endpoints, k)
+		}
+	}
+	if targets[0].net.ID == n.ID {
+		// The primary network goes: the next one, if any, takes its place.
+		opts.Mode = network.NoneName
+		if len(targets) > 1 {
+			opts.Mode = targets[1].net.Name
+		}
+	}
+	if r.Net != nil {
+		i := slices.IndexFunc(r.Net.Endpoints, func(ep endpointState) bool { return ep.NetworkID == n.ID })
+		if i >= 0 {
+			ep := r.Net.Endpoints[i]
+			e.net.Unregister(n.ID, r.ID)
+			var pm []network.PortMapping
+			if i == 0 {
+				pm = r.Net.Ports
+			}
+			if err := e.net.Detach(ctx, r.ID, r.Net.Netns, ep.IfName, n.ID, pm); err != nil && !force {
+				return err
+			}
+			c.mu.Lock()
+			st := *c.rec.Net
+			st.Endpoints = slices.Delete(slices.Clone(st.Endpoints), i, i+1)
+			c.rec.Net = &st
+			c.mu.Unlock()
+		}
+	}
+	if err := e.setState(c, "", func(*State) { c.rec.Network = opts }); err != nil {
+		return err
+	}
+	e.emit(Event{Type: "network", Action: "disconnect", ID: n.ID, Attributes: map[string]string{"container": r.ID, "name": n.Name, "type": n.Driver}})
+	return nil
 }
 
-// NetworkPrune removes the user networks no container is on, except those
-// keep keeps; it returns their names.
+// NetworkPrune removes the user networks no running container is on,
+// except those keep keeps; it returns their names.
 func (e *Engine) NetworkPrune(ctx context.Context, keep func(network.Network) bool) ([]string, error) {
-	return nil, nil
+	var out []string
+	for _, n := range e.net.List() {
+		if n.Predefined || (keep != nil && keep(n)) || len(e.members(n.ID)) > 0 {
+			continue
+		}
+		if err := e.NetworkRemove(ctx, n.ID); err != nil {
+			continue
+		}
+		out = append(out, n.Name)
+	}
+	return out, nil
+}
+
+// publishExposed adds to ps a binding on a free host port for each port
+// the image exposes ("80/tcp", "53/udp", "8080") that ps does not publish.
+func publishExposed(ps []PortBinding, exposed map[string]struct{}) []PortBinding {
+	out := slices.Clone(ps)
+	for _, k := range slices.Sorted(maps.Keys(exposed)) {
+		port, proto, _ := strings.Cut(k, "/")
+		if proto == "" {
+			proto = "tcp"
+		}
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 || (proto != "tcp" && proto != "udp") {
+			continue
+		}
+		if slices.ContainsFunc(out, func(p PortBinding) bool { return p.ContainerPort == uint16(n) && p.Proto == proto }) {
+			continue
+		}
+		out = append(out, PortBinding{Proto: proto, ContainerPort: uint16(n)})
+	}
+	return out
 }

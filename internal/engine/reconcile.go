@@ -46,6 +46,7 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	if err := e.removeOrphans(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	e.reconcileNetworks(ctx)
 	return errors.Join(errs...)
 }
 

@@ -235,3 +235,39 @@ func (e *Engine) VolumePrune(ctx context.Context, keep func(volume.Volume) bool)
 	}
 	return names, n, err
 }
+
+// volumesFrom reads --volumes-from ("<name|id>[:ro|:rw]"): the volumes of
+// those containers, at the same targets, read-only if asked or if they
+// were; a target ms already has keeps its own mount.
+func (e *Engine) volumesFrom(from []string, ms []VolumeMount) ([]VolumeMount, error) {
+	have := map[string]bool{}
+	for _, m := range ms {
+		have[filepath.Clean(m.Target)] = true
+	}
+	out := ms
+	for _, f := range from {
+		ref, mode, _ := strings.Cut(f, ":")
+		if mode != "" && mode != "ro" && mode != "rw" {
+			return nil, errdefs.Invalid(fmt.Sprintf("invalid mode for volumes-from: %s", mode))
+		}
+		c, err := e.lookup(ref)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		vols := slices.Clone(c.rec.Volumes)
+		c.mu.Unlock()
+		for _, v := range vols {
+			if have[v.Target] {
+				continue
+			}
+			have[v.Target] = true
+			ro := v.ReadOnly
+			if mode != "" {
+				ro = mode == "ro"
+			}
+			out = append(out, VolumeMount{Name: v.Name, Target: v.Target, ReadOnly: ro, NoCopy: true})
+		}
+	}
+	return out, nil
+}

@@ -60,3 +60,21 @@ func WithUnmaskedPaths() SpecOpt {
 		return nil
 	}
 }
+
+// WithNetworkNamespace makes the container join the network namespace at
+// path (one the engine made and networked, or another container's).
+func WithNetworkNamespace(path string) SpecOpt {
+	return func(_ context.Context, s *specs.Spec) error {
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		for i, n := range s.Linux.Namespaces {
+			if n.Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = path
+				return nil
+			}
+		}
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
+		return nil
+	}
+}

@@ -20,6 +20,8 @@ import (
 	"github.com/capsa-dev/capsa/internal/busyboxtest"
 	"github.com/capsa-dev/capsa/internal/engine"
 	"github.com/capsa-dev/capsa/internal/mountinfo"
+	"github.com/capsa-dev/capsa/internal/network"
+	"github.com/capsa-dev/capsa/internal/network/nettest"
 	"github.com/capsa-dev/capsa/internal/snapshot"
 )
 
@@ -70,7 +72,9 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bridge, subnet := nettest.Defaults(t)
 	v := &env{t: t, cfg: engine.Config{
+		DefaultBridge: bridge, DefaultSubnet: subnet, AddressPools: []network.AddressPool{nettest.Pool},
 		DataRoot: data, RunRoot: run,
 		Runtimes:       map[string]string{"capsa": binary(t, "CAPSA_RUNTIME", "capsa-runtime")},
 		DefaultRuntime: "capsa",
@@ -116,6 +120,7 @@ func (v *env) cleanup() {
 		}
 		v.e.Close()
 	}
+	nettest.Cleanup(v.t, filepath.Join(v.cfg.DataRoot, "networks"), filepath.Join(v.cfg.RunRoot, "net"))
 	// Anything still mounted under the roots goes, deepest first.
 	for _, root := range []string{v.cfg.RunRoot, v.cfg.DataRoot} {
 		mps := mountsUnder(root)
