@@ -161,7 +161,7 @@ func (c *CLI) NewRootCommand() *cobra.Command {
 		c.newLogsCommand, c.newExecCommand, c.newStatsCommand, c.newTopCommand,
 		c.newWaitCommand, c.newAttachCommand, c.newPauseCommand, c.newUnpauseCommand,
 		c.newRenameCommand, c.newCpCommand, c.newDiffCommand, c.newExportCommand, c.newCommitCommand,
-		c.newContainerInspectCommand,
+		c.newContainerInspectCommand, c.newPortCommand,
 	}
 	imageCmds := []func() *cobra.Command{
 		c.newImagesCommand, c.newRmiCommand, c.newImportCommand, c.newImageInspectCommand, c.newPullCommand,
@@ -207,7 +207,7 @@ func (c *CLI) NewRootCommand() *cobra.Command {
 	system := &cobra.Command{Use: "system", Short: "Manage capsa", Args: noArgs, RunE: showHelp}
 	system.AddCommand(c.newInfoCommand(), c.newEventsCommand(), c.newDfCommand(), c.newSystemPruneCommand())
 
-	root.AddCommand(container, image, system, c.newVolumeCommand(),
+	root.AddCommand(container, image, system, c.newVolumeCommand(), c.newNetworkCommand(),
 		c.newInspectCommand(), c.newInfoCommand(), c.newVersionCommand(), c.newEventsCommand(),
 		c.newLoginCommand(), c.newLogoutCommand())
 	for _, cmd := range root.Commands() {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -173,20 +172,7 @@ func (r *containerRow) RunningFor() string {
 	return units.HumanDuration(r.now.UTC().Sub(time.Unix(r.c.Created, 0))) + " ago"
 }
 
-func (r *containerRow) Ports() string {
-	var out []string
-	for _, p := range r.c.Ports {
-		switch {
-		case p.PublicPort != 0 && p.IP.IsValid():
-			out = append(out, fmt.Sprintf("%s:%d->%d/%s", p.IP, p.PublicPort, p.PrivatePort, p.Type))
-		case p.PublicPort != 0:
-			out = append(out, fmt.Sprintf("%d->%d/%s", p.PublicPort, p.PrivatePort, p.Type))
-		default:
-			out = append(out, fmt.Sprintf("%d/%s", p.PrivatePort, p.Type))
-		}
-	}
-	return strings.Join(out, ", ")
-}
+func (r *containerRow) Ports() string { return displayablePorts(r.c.Ports) }
 
 func (r *containerRow) State() string  { return string(r.c.State) }
 func (r *containerRow) Status() string { return r.c.Status }

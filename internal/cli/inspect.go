@@ -39,6 +39,9 @@ func (c *CLI) newInspectCommand() *cobra.Command {
 						o, err = inspectImage(ctx, cl, name)
 					}
 					if cerrdefs.IsNotFound(err) {
+						o, err = inspectNetwork(ctx, cl, name)
+					}
+					if cerrdefs.IsNotFound(err) {
 						o, err = inspectVolume(ctx, cl, name)
 					}
 					if cerrdefs.IsNotFound(err) {
@@ -50,6 +53,8 @@ func (c *CLI) newInspectCommand() *cobra.Command {
 				get = inspectContainer(size)
 			case "image":
 				get = inspectImage
+			case "network":
+				get = inspectNetwork
 			case "volume":
 				get = inspectVolume
 			default:

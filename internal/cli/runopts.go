@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/netip"
 	"os"
 	"path"
 	"strconv"
@@ -126,6 +127,16 @@ type runOptions struct {
 	platform    string
 	labels      []string
 	network     string
+	netAliases  []string
+	ip          string
+	publish     []string
+	publishAll  bool
+	expose      []string
+	dns         []string
+	dnsSearch   []string
+	dnsOptions  []string
+	addHosts    []string
+	volumesFrom []string
 
 	healthCmd         string
 	healthInterval    time.Duration
@@ -174,6 +185,18 @@ func (o *runOptions) addCreateFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.network, "network", "", "Connect a container to a network")
 	f.StringVar(&o.network, "net", "", "Connect a container to a network")
 	_ = f.MarkHidden("net")
+	f.Var(&validatedList{v: &o.netAliases}, "network-alias", "Add network-scoped alias for the container")
+	f.Var(&validatedList{v: &o.netAliases}, "net-alias", "Add network-scoped alias for the container")
+	_ = f.MarkHidden("net-alias")
+	f.StringVar(&o.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	f.VarP(&validatedList{v: &o.publish}, "publish", "p", "Publish a container's port(s) to the host")
+	f.BoolVarP(&o.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
+	f.Var(&validatedList{v: &o.expose}, "expose", "Expose a port or a range of ports")
+	f.Var(&validatedList{v: &o.dns, validate: validateIPAddress}, "dns", "Set custom DNS servers")
+	f.Var(&validatedList{v: &o.dnsSearch}, "dns-search", "Set custom DNS search domains")
+	f.Var(&validatedList{v: &o.dnsOptions}, "dns-option", "Set DNS options")
+	f.Var(&validatedList{v: &o.addHosts, validate: validateExtraHost}, "add-host", "Add a custom host-to-IP mapping (host:ip)")
+	f.Var(&validatedList{v: &o.volumesFrom}, "volumes-from", "Mount volumes from the specified container(s)")
 	f.StringVar(&o.healthCmd, "health-cmd", "", "Command to run to check health")
 	f.DurationVar(&o.healthInterval, "health-interval", 0, "Time between running the check (ms|s|m|h) (default 0s)")
 	f.DurationVar(&o.healthTimeout, "health-timeout", 0, "Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
@@ -291,6 +314,26 @@ func (o *runOptions) parse(flags *pflag.FlagSet, args []string) (*containerConfi
 		return nil, err
 	}
 
+	exposed, bindings, err := parsePortSpecs(o.publish)
+	if err != nil {
+		return nil, err
+	}
+	if err := parseExpose(exposed, o.expose); err != nil {
+		return nil, err
+	}
+	var dns []netip.Addr
+	for _, d := range o.dns {
+		a, err := netip.ParseAddr(d)
+		if err != nil {
+			return nil, fmt.Errorf("IP address is not correctly formatted: %s", d)
+		}
+		dns = append(dns, a)
+	}
+	ep, err := endpointSettings(o.netAliases, o.ip)
+	if err != nil {
+		return nil, err
+	}
+
 	cfg := &container.Config{
 		Hostname:     o.hostname,
 		User:         o.user,
@@ -312,6 +355,9 @@ func (o *runOptions) parse(flags *pflag.FlagSet, args []string) (*containerConfi
 	if len(volumes) > 0 {
 		cfg.Volumes = volumes
 	}
+	if len(exposed) > 0 {
+		cfg.ExposedPorts = exposed
+	}
 	if o.entrypoint != "" {
 		cfg.Entrypoint = []string{o.entrypoint}
 	} else if flags.Changed("entrypoint") {
@@ -323,17 +369,24 @@ func (o *runOptions) parse(flags *pflag.FlagSet, args []string) (*containerConfi
 	}
 
 	host := &container.HostConfig{
-		Binds:          binds,
-		NetworkMode:    container.NetworkMode(o.network),
-		RestartPolicy:  restart,
-		AutoRemove:     o.rm,
-		CapAdd:         o.capAdd,
-		CapDrop:        o.capDrop,
-		Privileged:     o.privileged,
-		ReadonlyRootfs: o.readOnly,
-		SecurityOpt:    secOpts,
-		Runtime:        o.runtime,
-		Mounts:         mounts,
+		Binds:           binds,
+		NetworkMode:     container.NetworkMode(o.network),
+		RestartPolicy:   restart,
+		AutoRemove:      o.rm,
+		CapAdd:          o.capAdd,
+		CapDrop:         o.capDrop,
+		Privileged:      o.privileged,
+		ReadonlyRootfs:  o.readOnly,
+		SecurityOpt:     secOpts,
+		Runtime:         o.runtime,
+		Mounts:          mounts,
+		PortBindings:    bindings,
+		PublishAllPorts: o.publishAll,
+		DNS:             dns,
+		DNSSearch:       o.dnsSearch,
+		DNSOptions:      o.dnsOptions,
+		ExtraHosts:      o.addHosts,
+		VolumesFrom:     o.volumesFrom,
 		Resources: container.Resources{
 			CPUShares:  o.cpuShares,
 			Memory:     int64(o.memory),
@@ -364,6 +417,16 @@ func (o *runOptions) parse(flags *pflag.FlagSet, args []string) (*containerConfi
 		host.NetworkMode = "default"
 	}
 	cc := &containerConfig{Config: cfg, HostConfig: host, Networking: &network.NetworkingConfig{}}
+	// The endpoint of --network-alias and --ip is on the mode's network;
+	// a named network gets one even without them, as docker sends it.
+	switch target := o.network; {
+	case ep != nil && target == "":
+		cc.Networking.EndpointsConfig = map[string]*network.EndpointSettings{"default": ep}
+	case ep != nil:
+		cc.Networking.EndpointsConfig = map[string]*network.EndpointSettings{target: ep}
+	case target != "" && !host.NetworkMode.IsContainer():
+		cc.Networking.EndpointsConfig = map[string]*network.EndpointSettings{target: {}}
+	}
 	if o.platform != "" {
 		p := parsePlatformFlag(o.platform)
 		cc.Platform = &p

@@ -105,7 +105,6 @@ func TestCreateOptionsErrors(t *testing.T) {
 		{"unknown log opt", &container.Config{Image: "b"}, &container.HostConfig{LogConfig: container.LogConfig{Config: map[string]string{"nope": "1"}}}, "unknown log opt"},
 		{"bad security opt", &container.Config{Image: "b"}, &container.HostConfig{SecurityOpt: []string{"bogus=1"}}, "invalid --security-opt"},
 		{"bad seccomp", &container.Config{Image: "b"}, &container.HostConfig{SecurityOpt: []string{"seccomp=/etc/x.json"}}, "want unconfined or a JSON profile"},
-		{"unknown network", &container.Config{Image: "b"}, &container.HostConfig{NetworkMode: "mynet"}, "network mynet not found"},
 		{"empty bind source", &container.Config{Image: "b"}, &container.HostConfig{Binds: []string{":/data"}}, "invalid volume specification"},
 		{"bad bind mode", &container.Config{Image: "b"}, &container.HostConfig{Binds: []string{"/tmp:/data:xyz"}}, `invalid mode "xyz"`},
 		{"missing mount source", &container.Config{Image: "b"}, &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeBind, Source: "/no/such/dir", Target: "/x"}}}, "bind source path does not exist"},
@@ -114,7 +113,7 @@ func TestCreateOptionsErrors(t *testing.T) {
 		{"nano cpus and quota", &container.Config{Image: "b"}, &container.HostConfig{Resources: container.Resources{NanoCPUs: 1e9, CPUQuota: 1000}}, "Nano CPUs and CPU Period/Quota"},
 		{"negative memory", &container.Config{Image: "b"}, &container.HostConfig{Resources: container.Resources{Memory: neg}}, "must not be negative"},
 	} {
-		_, err := s.createOptions("c", tc.cfg, tc.hc)
+		_, _, err := s.createOptions("c", tc.cfg, tc.hc, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error with %q", tc.name, err, tc.want)
 			continue
@@ -128,7 +127,7 @@ func TestCreateOptionsErrors(t *testing.T) {
 func TestCreateOptions(t *testing.T) {
 	s := New(nil, Config{})
 	st := 5
-	o, err := s.createOptions("web", &container.Config{
+	o, _, err := s.createOptions("web", &container.Config{
 		Image: "busybox", Cmd: []string{"sh"}, Env: []string{"A=1"}, Tty: true, OpenStdin: true, StdinOnce: true,
 		Labels: map[string]string{"k": "v"}, StopSignal: "SIGUSR1", StopTimeout: &st,
 		Healthcheck: &container.HealthConfig{Test: []string{"CMD-SHELL", "true"}, Interval: time.Second, Retries: 2},
@@ -136,7 +135,7 @@ func TestCreateOptions(t *testing.T) {
 		RestartPolicy: container.RestartPolicy{Name: "on-failure", MaximumRetryCount: 3},
 		LogConfig:     container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "1m", "max-file": "2"}},
 		Runtime:       "runc",
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	opts, err := s.createOptions(r.URL.Query().Get("name"), req.Config, req.HostConfig)
+	opts, warnings, err := s.createOptions(r.URL.Query().Get("name"), req.Config, req.HostConfig, req.NetworkingConfig)
 	if err != nil {
 		return err
 	}
@@ -19,5 +19,5 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, container.CreateResponse{ID: info.ID, Warnings: []string{}})
+	return writeJSON(w, http.StatusCreated, container.CreateResponse{ID: info.ID, Warnings: append([]string{}, warnings...)})
 }

@@ -22,6 +22,18 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 	if vols, err := s.e.Volumes(info.ID); err == nil {
 		resp.Mounts = withVolumes(resp.Mounts, vols)
 	}
+	if v := apiVersion(r); versionLess(v, "1.52") {
+		if versionLess(v, "1.45") {
+			// Before 1.45 dockerd lists the short ID among the aliases
+			// on a user network.
+			for name, es := range resp.NetworkSettings.Networks {
+				if es.DNSNames != nil && name != network.NetworkBridge {
+					es.Aliases = append(es.Aliases, info.ID[:min(12, len(info.ID))])
+				}
+			}
+		}
+		return writeJSON(w, http.StatusOK, legacyInspect(resp))
+	}
 	return writeJSON(w, http.StatusOK, resp)
 }
 
@@ -52,8 +64,8 @@ func configs(in engine.Info) (*container.Config, *container.HostConfig) {
 	if cfg.Hostname == "" {
 		cfg.Hostname = in.ID[:12]
 	}
-	if hc.NetworkMode == "" {
-		hc.NetworkMode = "bridge"
+	if hc.NetworkMode == "" || hc.NetworkMode == defaultNetworkModeAlias {
+		hc.NetworkMode = network.NetworkBridge
 	}
 	if hc.RestartPolicy.Name == "" {
 		hc.RestartPolicy.Name = "no"
@@ -122,7 +134,9 @@ func inspectResponse(in engine.Info) container.InspectResponse {
 		Mounts:       mounts,
 		Config:       cfg,
 		NetworkSettings: &container.NetworkSettings{
-			Networks: map[string]*network.EndpointSettings{},
+			SandboxKey: in.Network.SandboxKey,
+			Ports:      containerPorts(in, cfg, hc),
+			Networks:   containerNetworks(in, hc),
 		},
 	}
 }

@@ -176,7 +176,7 @@ func summary(in engine.Info, now time.Time) container.Summary {
 	cmd := strings.Join(args, " ")
 	sm := container.Summary{
 		ID: in.ID, Names: []string{"/" + in.Name}, Image: in.Image, ImageID: in.ImageID,
-		Command: cmd, Created: in.Created.Unix(), Ports: []container.PortSummary{},
+		Command: cmd, Created: in.Created.Unix(), Ports: portSummaries(containerPorts(in, cfg, hc)),
 		Labels: in.Labels, State: container.ContainerState(in.State.Status), Status: statusText(in, now),
 		Mounts: []container.MountPoint{},
 	}
@@ -184,6 +184,7 @@ func summary(in engine.Info, now time.Time) container.Summary {
 		sm.Labels = map[string]string{}
 	}
 	sm.HostConfig.NetworkMode = string(hc.NetworkMode)
+	sm.NetworkSettings = &container.NetworkSettingsSummary{Networks: containerNetworks(in, hc)}
 	if h := in.State.Health; h != nil {
 		sm.Health = &container.HealthSummary{Status: container.HealthStatus(h.Status), FailingStreak: h.FailingStreak}
 	}

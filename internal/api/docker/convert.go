@@ -13,6 +13,7 @@ import (
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/capsa-dev/capsa/internal/engine"
 	"github.com/capsa-dev/capsa/internal/errdefs"
@@ -29,7 +30,27 @@ const (
 // createOptions translates a container create request into the engine's
 // options. Every value is checked here, at the boundary, with an error
 // that names the field.
-func (s *Server) createOptions(name string, cfg *container.Config, hc *container.HostConfig) (engine.CreateOptions, error) {
+// It returns dockerd's warnings besides.
+func (s *Server) createOptions(name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (engine.CreateOptions, []string, error) {
+	o, err := s.createOptionsNoWarn(name, cfg, hc)
+	if err != nil {
+		return o, nil, err
+	}
+	if hc == nil {
+		hc = &container.HostConfig{}
+	}
+	net, warnings, err := networkOptions(cfg, hc, nc)
+	if err != nil {
+		return o, nil, err
+	}
+	o.Network = net
+	if o.VolumesFrom, err = volumesFrom(hc.VolumesFrom); err != nil {
+		return o, nil, err
+	}
+	return o, warnings, nil
+}
+
+func (s *Server) createOptionsNoWarn(name string, cfg *container.Config, hc *container.HostConfig) (engine.CreateOptions, error) {
 	if cfg == nil {
 		return engine.CreateOptions{}, errdefs.Invalid("config cannot be empty in order to create a container")
 	}
@@ -102,9 +123,6 @@ func (s *Server) createOptions(name string, cfg *container.Config, hc *container
 		add(oci.WithInit(s.cfg.InitPath))
 	}
 	if err := resources(hc.Resources, add); err != nil {
-		return o, err
-	}
-	if err := networkMode(hc.NetworkMode, add); err != nil {
 		return o, err
 	}
 	for _, b := range hc.Binds {
@@ -273,20 +291,6 @@ func resources(r container.Resources, add func(oci.SpecOpt)) error {
 			uls = append(uls, ul)
 		}
 		add(oci.WithUlimits(uls...))
-	}
-	return nil
-}
-
-// networkMode: capsa has no container networks yet; "none" and the
-// default bridge give the container its own network namespace with only
-// loopback, "host" shares the host's.
-func networkMode(mode container.NetworkMode, add func(oci.SpecOpt)) error {
-	switch m := string(mode); {
-	case m == "" || m == "default" || m == "bridge" || m == "none":
-	case m == "host":
-		add(oci.WithHostNetwork())
-	default:
-		return errdefs.Invalid(fmt.Sprintf("network %s not found", m))
 	}
 	return nil
 }

@@ -316,12 +316,8 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, rep)
 }
 
-// networksPrune and buildPrune answer docker system prune: capsa has no
-// user networks yet and no build cache, so there is nothing to remove.
-func (s *Server) networksPrune(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, map[string][]string{"NetworksDeleted": {}})
-}
-
+// buildPrune answers docker system prune: capsa has no build cache, so
+// there is nothing to remove.
 func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": []string{}, "SpaceReclaimed": 0})
 }
