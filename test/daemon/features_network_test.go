@@ -1,0 +1,336 @@
+package daemon_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/capsa-dev/capsa/internal/daemontest"
+)
+
+// freePort is a TCP port of 127.0.0.1 that nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// httpGet fetches url from the host, retrying while the server starts.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	var last error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		c := http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Get(url)
+		if err != nil {
+			last = err
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode == 200 {
+			return string(body)
+		}
+		last = fmt.Errorf("status %d, %v", resp.StatusCode, err)
+	}
+	t.Fatalf("GET %s: %v", url, last)
+	return ""
+}
+
+// webServer runs busybox httpd serving "hello from NAME" at / (args:
+// extra run flags before the image).
+func webServer(t *testing.T, d *daemontest.Daemon, name string, args ...string) {
+	t.Helper()
+	run := append([]string{"run", "-d", "--name", name}, args...)
+	run = append(run, "busybox", "sh", "-c", `mkdir -p /www && echo "hello from `+name+`" > /www/index.html && exec httpd -f -p 80 -h /www`)
+	d.MustCapsa(run...)
+}
+
+// networkLeftovers lists the addresses leased on network net and the
+// veths on its bridge.
+func networkLeftovers(t *testing.T, d *daemontest.Daemon, netName string) []string {
+	t.Helper()
+	id := strings.TrimSpace(d.MustCapsa("network", "inspect", "-f", "{{.Id}}", netName))
+	bridge := "cbr-" + id[:11] // capsa's name for a user network's bridge
+	if netName == "bridge" {
+		bridge = d.Bridge()
+	}
+	var left []string
+	leases, _ := filepath.Glob(filepath.Join(d.ExecRoot, "net", "ipam", "capsa-"+id[:12], "*.*.*.*"))
+	left = append(left, leases...)
+	if bridge != "" {
+		out, _ := exec.Command("ip", "-o", "link", "show", "master", bridge).Output()
+		if s := strings.TrimSpace(string(out)); s != "" {
+			left = append(left, s)
+		}
+	}
+	return left
+}
+
+// TestFeaturePublishedPort: -p 127.0.0.1:PORT:80 reaches busybox httpd
+// from the host; port shows it; a port that is taken is refused with
+// nothing left behind; -P publishes EXPOSE'd ports on free ones.
+func TestFeaturePublishedPort(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	port := freePort(t)
+	webServer(t, d, "web", "-p", fmt.Sprintf("127.0.0.1:%d:80", port))
+	if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "hello from web\n" {
+		t.Errorf("GET: %q", body)
+	}
+	if out := strings.TrimSpace(d.MustCapsa("port", "web")); out != fmt.Sprintf("80/tcp -> 127.0.0.1:%d", port) {
+		t.Errorf("port: %q", out)
+	}
+	if out := d.MustCapsa("ps", "--format", "{{.Ports}}"); !strings.Contains(out, fmt.Sprintf("127.0.0.1:%d->80/tcp", port)) {
+		t.Errorf("ps ports: %q", out)
+	}
+
+	// The same host port again: refused, and nothing of the second
+	// container's network is left.
+	r := d.Capsa("run", "-d", "--name", "web2", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "busybox", "sleep", "60")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "port is already allocated") {
+		t.Errorf("second bind of %d: %v", port, r)
+	}
+	if left := networkLeftovers(t, d, "bridge"); len(left) != 2 { // web's lease and veth
+		t.Errorf("after the refused start: %d leftovers, want web's 2: %v", len(left), left)
+	}
+	d.MustCapsa("rm", "-f", "web2")
+
+	// A host program's port is taken too.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	if r := d.Capsa("run", "--rm", "-p", fmt.Sprintf("127.0.0.1:%d:80", taken), "busybox", "true"); r.Code != 125 || !strings.Contains(r.Stderr, "port is already allocated") {
+		t.Errorf("bind of a host's port %d: %v", taken, r)
+	}
+
+	// -P with --expose: a port of the kernel's choosing.
+	webServer(t, d, "web3", "-P", "--expose", "80", "-p", "127.0.0.1::81")
+	out := strings.TrimSpace(d.MustCapsa("port", "web3", "80"))
+	_, hp, ok := strings.Cut(out, ":")
+	if !ok || hp == "0" {
+		t.Fatalf("port web3 80: %q", out)
+	}
+	if body := httpGet(t, "http://127.0.0.1:"+hp+"/"); body != "hello from web3\n" {
+		t.Errorf("GET -P port: %q", body)
+	}
+
+	// Bad port specs.
+	for _, spec := range []string{"80/sctpx", "70000:80", "abc:80", "8000-8002:80-81"} {
+		if r := d.Capsa("run", "--rm", "-p", spec, "busybox", "true"); r.Code != 125 {
+			t.Errorf("-p %s: %v", spec, r)
+		}
+	}
+	d.MustCapsa("rm", "-f", "web", "web3")
+	if left := networkLeftovers(t, d, "bridge"); len(left) != 0 {
+		t.Errorf("after rm: %v", left)
+	}
+}
+
+// TestFeatureNetworkNames: on a user network containers find each other
+// by name and alias (capsad's DNS responder); the default network has no
+// names, as docker's; /etc/hosts, /etc/resolv.conf and /etc/hostname are
+// the container's.
+func TestFeatureNetworkNames(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	d.MustCapsa("network", "create", "app")
+	webServer(t, d, "web", "--network", "app", "--network-alias", "www")
+	for _, host := range []string{"web", "www", "WEB"} {
+		out := d.Capsa("run", "--rm", "--network", "app", "busybox", "wget", "-qO-", "http://"+host+"/")
+		if out.Code != 0 || out.Stdout != "hello from web\n" {
+			t.Errorf("wget http://%s/ on the user network: %v", host, out)
+		}
+	}
+	// The default network does not resolve names.
+	if r := d.Capsa("run", "--rm", "busybox", "nslookup", "web"); r.Code == 0 {
+		t.Errorf("nslookup web on the default network succeeded: %v", r)
+	}
+	// The files.
+	out := d.MustCapsa("run", "--rm", "--network", "app", "-h", "myhost", "--add-host", "db.example:10.1.2.3",
+		"--dns-search", "example.com", "busybox", "sh", "-c", "cat /etc/hostname /etc/hosts /etc/resolv.conf; hostname")
+	ip := ""
+	for _, want := range []string{"myhost\n", "10.1.2.3\tdb.example\n", "search example.com\n", "nameserver "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("files: %q lacks %q", out, want)
+		}
+	}
+	gw := strings.TrimSpace(d.MustCapsa("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "app"))
+	if !strings.Contains(out, "nameserver "+gw+"\n") {
+		t.Errorf("resolv.conf on app: %q, want the gateway %s", out, gw)
+	}
+	if out := d.MustCapsa("run", "--rm", "--dns", "10.9.9.9", "busybox", "cat", "/etc/resolv.conf"); !strings.Contains(out, "nameserver 10.9.9.9") {
+		t.Errorf("--dns: %q", out)
+	}
+	ip = strings.TrimSpace(d.MustCapsa("inspect", "-f", "{{.NetworkSettings.Networks.app.IPAddress}}", "web"))
+	if hosts := d.MustCapsa("exec", "web", "cat", "/etc/hosts"); !strings.Contains(hosts, ip+"\t") {
+		t.Errorf("web's /etc/hosts lacks its address %s: %q", ip, hosts)
+	}
+	// container:<name> shares web's namespace.
+	if out := d.MustCapsa("run", "--rm", "--network", "container:web", "busybox", "wget", "-qO-", "http://127.0.0.1/"); out != "hello from web" {
+		t.Errorf("container:web: %q", out)
+	}
+	d.MustCapsa("rm", "-f", "web")
+	if left := networkLeftovers(t, d, "app"); len(left) != 0 {
+		t.Errorf("after rm: %v", left)
+	}
+	d.MustCapsa("network", "rm", "app")
+}
+
+// TestFeatureNetworkIsolation: containers on two networks cannot reach
+// each other; an --internal network has no route out; connect and
+// disconnect change that at run time.
+func TestFeatureNetworkIsolation(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	d.MustCapsa("network", "create", "n1")
+	d.MustCapsa("network", "create", "n2")
+	d.MustCapsa("network", "create", "--internal", "--subnet", "10.250.7.0/24", "priv")
+	webServer(t, d, "ca", "--network", "n1")
+	webServer(t, d, "cb", "--network", "n2")
+	ipB := strings.TrimSpace(d.MustCapsa("inspect", "-f", "{{.NetworkSettings.Networks.n2.IPAddress}}", "cb"))
+	ipA := strings.TrimSpace(d.MustCapsa("inspect", "-f", "{{.NetworkSettings.Networks.n1.IPAddress}}", "ca"))
+	if ipA == "" || ipB == "" {
+		t.Fatalf("addresses: a %q, b %q", ipA, ipB)
+	}
+	// Same network: reachable.
+	if r := d.Capsa("run", "--rm", "--network", "n1", "busybox", "wget", "-qO-", "http://"+ipA+"/"); r.Code != 0 {
+		t.Errorf("n1 → a: %v", r)
+	}
+	// Other network: not.
+	// (ping: a command that gives up by itself; a container's PID 1 is
+	// immune to timeout's signals.)
+	if r := d.Capsa("run", "--rm", "--network", "n1", "busybox", "ping", "-c", "1", "-W", "2", ipB); r.Code == 0 {
+		t.Errorf("n1 → b on n2 answered: %v", r)
+	}
+	// Internal: no default route, nothing beyond its subnet.
+	out := d.Capsa("run", "--rm", "--network", "priv", "busybox", "sh", "-c", "ip route; ping -c 1 -W 2 "+ipA)
+	if out.Code == 0 || strings.Contains(out.Stdout, "default") {
+		t.Errorf("internal network: %v", out)
+	}
+	// connect puts a on n2 as well: now it reaches b by name.
+	d.MustCapsa("network", "connect", "n2", "ca")
+	if out := d.MustCapsa("exec", "ca", "wget", "-qO-", "http://cb/"); strings.TrimSpace(out) != "hello from cb" {
+		t.Errorf("a → b after connect: %q", out)
+	}
+	d.MustCapsa("network", "disconnect", "n2", "ca")
+	if r := d.Capsa("exec", "ca", "timeout", "3", "wget", "-qO-", "http://"+ipB+"/"); r.Code == 0 {
+		t.Errorf("a → b after disconnect answered: %v", r)
+	}
+	// A network in use cannot go; bad input.
+	if r := d.Capsa("network", "rm", "n1"); r.Code == 0 || !strings.Contains(r.Stderr, "active endpoints") {
+		t.Errorf("network rm of a used network: %v", r)
+	}
+	if r := d.Capsa("network", "create", "--subnet", "10.250.7.128/25", "overlap"); r.Code == 0 || !strings.Contains(r.Stderr, "overlaps") {
+		t.Errorf("overlapping subnet: %v", r)
+	}
+	if r := d.Capsa("network", "create", "n1"); r.Code == 0 || !strings.Contains(r.Stderr, "already exists") {
+		t.Errorf("duplicate name: %v", r)
+	}
+	if r := d.Capsa("run", "--rm", "--network", "nope", "busybox", "true"); r.Code != 125 || !strings.Contains(r.Stderr, "network nope not found") {
+		t.Errorf("unknown network: %v", r)
+	}
+	if r := d.Capsa("network", "rm", "bridge"); r.Code == 0 || !strings.Contains(r.Stderr, "pre-defined") {
+		t.Errorf("rm bridge: %v", r)
+	}
+	d.MustCapsa("rm", "-f", "ca", "cb")
+	for _, n := range []string{"n1", "n2", "priv"} {
+		if left := networkLeftovers(t, d, n); len(left) != 0 {
+			t.Errorf("network %s after rm: %v", n, left)
+		}
+	}
+	if out := strings.TrimSpace(d.MustCapsa("network", "prune", "-f")); !strings.Contains(out, "n1") || !strings.Contains(out, "priv") {
+		t.Errorf("prune: %q", out)
+	}
+}
+
+// TestFeatureNetworkHundred: 100 containers on one network get distinct
+// addresses; once removed, no lease or veth is left.
+func TestFeatureNetworkHundred(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	d.MustCapsa("network", "create", "--subnet", "10.251.0.0/24", "many")
+	const n = 100
+	var (
+		mu  sync.Mutex
+		ips = map[string]string{}
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, 4)
+	)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			name := fmt.Sprintf("c%d", i)
+			if r := d.Capsa("run", "-d", "--name", name, "--network", "many", "busybox", "sleep", "600"); r.Code != 0 {
+				t.Errorf("run %s: %v", name, r)
+				return
+			}
+			ip := strings.TrimSpace(d.MustCapsa("inspect", "-f", "{{.NetworkSettings.Networks.many.IPAddress}}", name))
+			mu.Lock()
+			defer mu.Unlock()
+			if other, dup := ips[ip]; dup || ip == "" {
+				t.Errorf("%s got address %q, as %s", name, ip, other)
+			}
+			ips[ip] = name
+		}()
+	}
+	wg.Wait()
+	if len(ips) != n {
+		t.Errorf("%d distinct addresses, want %d", len(ips), n)
+	}
+	ids := strings.Fields(d.MustCapsa("ps", "-aq"))
+	d.MustCapsa(append([]string{"rm", "-f"}, ids...)...)
+	if left := networkLeftovers(t, d, "many"); len(left) != 0 {
+		t.Errorf("after rm of %d: %d left: %v", n, len(left), left)
+	}
+}
+
+// TestFeatureNetworkKill9: capsad killed with networked containers
+// running: after its restart the published port still answers, names
+// still resolve, and the containers stop and go cleanly.
+func TestFeatureNetworkKill9(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	d.MustCapsa("network", "create", "app")
+	port := freePort(t)
+	webServer(t, d, "web", "--network", "app", "-p", fmt.Sprintf("127.0.0.1:%d:80", port))
+	httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+	d.Kill9()
+	// While capsad is down, the port keeps answering (the kernel's rules).
+	if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "hello from web\n" {
+		t.Errorf("GET while capsad is down: %q", body)
+	}
+	d.Restart()
+	if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "hello from web\n" {
+		t.Errorf("GET after restart: %q", body)
+	}
+	if out := d.MustCapsa("run", "--rm", "--network", "app", "busybox", "wget", "-qO-", "http://web/"); strings.TrimSpace(out) != "hello from web" {
+		t.Errorf("name after restart: %q", out)
+	}
+	// The port is held again: another container cannot take it.
+	if r := d.Capsa("run", "--rm", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "busybox", "true"); r.Code == 0 {
+		t.Errorf("port %d taken twice after restart: %v", port, r)
+	}
+	d.MustCapsa("stop", "-t", "1", "web")
+	d.MustCapsa("rm", "web")
+	if left := networkLeftovers(t, d, "app"); len(left) != 0 {
+		t.Errorf("after rm: %v", left)
+	}
+}
