@@ -14,6 +14,8 @@ packages=(
 	busybox-static   # offline rootfs for tests and the README example
 	runc crun        # peers: conformance and benchmark comparisons
 	iproute2         # network namespace checks in tests
+	containernetworking-plugins # CNI bridge, host-local and portmap: capsad's networks
+	iptables         # network isolation and published ports
 	docker.io        # the docker CLI against capsad: compatibility tests
 	docker-registry  # a real registry on 127.0.0.1 for pull tests (its service is never used)
 	qemu-system-x86  # make test-cgroup2: a VM with a pure cgroup v2 hierarchy,

@@ -58,6 +58,12 @@ func (e *Engine) start(ctx context.Context, c *Container) error {
 	if err := e.setupNetwork(ctx, c); err != nil {
 		return e.startFailed(c, fail(err))
 	}
+	// What the network has is on record before the shim runs: an engine
+	// killed from here on finds it again (and releases it, or keeps it
+	// for the container it adopts).
+	if err := e.setState(c, "", nil); err != nil {
+		return e.startFailed(c, fail(err))
+	}
 	shimLog, err := os.OpenFile(filepath.Join(e.bundleDir(id), "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fail(err)

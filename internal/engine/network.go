@@ -527,6 +527,9 @@ func (e *Engine) reconcileNetworks(ctx context.Context) {
 		c.mu.Lock()
 		id, name, running, st := c.rec.ID, c.rec.Name, c.rec.State.Status.Running(), c.rec.Net
 		c.mu.Unlock()
+		if running {
+			live[id] = true
+		}
 		if st == nil {
 			continue
 		}

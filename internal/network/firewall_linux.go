@@ -143,14 +143,13 @@ func (f *firewall) remove(bridge string) error {
 }
 
 func removeTagged(ipt *iptables.IPTables, bridge string) error {
-	tag := `--comment capsa:` + bridge
 	for _, ch := range []string{chainForward, chainStage1, chainStage2} {
 		rules, err := ipt.List("filter", ch)
 		if err != nil {
 			continue // no such chain: nothing of ours
 		}
 		for _, r := range rules {
-			if !strings.HasSuffix(r, tag) && !strings.Contains(r, tag+" ") {
+			if !isTagged(r, bridge) {
 				continue
 			}
 			spec := strings.Fields(strings.TrimPrefix(r, "-A "+ch+" "))
@@ -160,6 +159,12 @@ func removeTagged(ipt *iptables.IPTables, bridge string) error {
 		}
 	}
 	return nil
+}
+
+// isTagged: rule r (as iptables -S prints it, the comment quoted) carries
+// bridge's tag.
+func isTagged(r, bridge string) bool {
+	return strings.Contains(r, `--comment "capsa:`+bridge+`"`) || strings.Contains(r, `--comment capsa:`+bridge+` `)
 }
 
 // unquote removes the quotes iptables -S puts around comments.
@@ -182,7 +187,7 @@ func TaggedRules(bridge string) []string {
 	for _, ch := range []string{chainForward, chainStage1, chainStage2} {
 		rules, _ := ipt.List("filter", ch)
 		for _, r := range rules {
-			if strings.Contains(r, "capsa:"+bridge) {
+			if isTagged(r, bridge) {
 				out = append(out, r)
 			}
 		}

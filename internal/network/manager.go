@@ -534,6 +534,18 @@ func LeasesIn(runDir string, n Network) []string {
 	return out
 }
 
+// Bridges lists the bridges of the networks recorded under dataDir.
+func Bridges(dataDir string) []string {
+	nets, _ := store{dir: dataDir}.load()
+	var out []string
+	for _, n := range nets {
+		if n.Bridge != "" {
+			out = append(out, n.Bridge)
+		}
+	}
+	return out
+}
+
 // RemoveHostState removes the bridges and rules of every network recorded
 // under dataDir (for tests, after their capsad stopped: a real capsad
 // keeps its networks, as dockerd keeps docker0).

@@ -60,11 +60,14 @@ func TestFeatureVolumes(t *testing.T) {
 	if l, err := os.Readlink(filepath.Join(d.DataRoot, "volumes", "bin", "_data", "sh")); err != nil || l != "busybox" {
 		t.Errorf("copy-up /bin: sh links to %q, %v; want busybox", l, err)
 	}
-	if out := strings.TrimSpace(d.MustCapsa("run", "--rm", "-v", "empty:/etc:nocopy", "busybox", "ls", "-A", "/etc")); out != "" {
+	// (/etc/hostname, hosts and resolv.conf are the container's own,
+	// bound over the volume as docker does: not the image's.)
+	ownEtc := strings.NewReplacer("hostname", "", "hosts", "", "resolv.conf", "")
+	if out := strings.Join(strings.Fields(ownEtc.Replace(d.MustCapsa("run", "--rm", "-v", "empty:/etc:nocopy", "busybox", "ls", "-A", "/etc"))), " "); out != "" {
 		t.Errorf("nocopy: /etc has %q", out)
 	}
 	// A volume with content is not seeded again.
-	if out := strings.TrimSpace(d.MustCapsa("run", "--rm", "-v", "data:/etc", "busybox", "ls", "/etc")); out != "f" {
+	if out := strings.Join(strings.Fields(ownEtc.Replace(d.MustCapsa("run", "--rm", "-v", "data:/etc", "busybox", "ls", "/etc"))), " "); out != "f" {
 		t.Errorf("used volume over /etc: got %q, want f", out)
 	}
 

@@ -66,6 +66,14 @@ func Cleanup(t testing.TB, dataDir, runDir string) {
 	if err := network.RemoveHostState(dataDir); err != nil {
 		t.Errorf("cleanup: networks' host state: %v", err)
 	}
+	for _, b := range network.Bridges(dataDir) {
+		for _, r := range network.TaggedRules(b) {
+			t.Errorf("cleanup: filter rule left: %s", r)
+		}
+		if out, err := exec.Command("ip", "link", "show", b).CombinedOutput(); err == nil {
+			t.Errorf("cleanup: bridge left: %s", out)
+		}
+	}
 }
 
 // cniNames are the CNI network names ("capsa-<id12>") of the networks
