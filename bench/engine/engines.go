@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +38,7 @@ type engine struct {
 	dir     string // its private state, under the bench's temp dir
 
 	// hasNetwork is false for an engine whose default is no network
-	// (ctr; capsa for now): it gets one row, or its rows say so.
+	// (ctr): it gets one row, among the no-network ones.
 	hasNetwork bool
 	netNote    string
 
@@ -241,6 +243,54 @@ func dockerLike(e *engine, rmExtra []string, extraRun ...string) {
 	}
 }
 
+// capsa's default network in the bench: a bridge of its own (capsad's
+// default, capsa0, may be in use by a capsad on the host, and a name of
+// its own makes its rules, tagged capsa:<bridge>, easy to tell) and a
+// subnet that no other engine here takes (docker0 172.17.0.0/16, podman's
+// cni-podman0 10.88.0.0/16). They are made in the bench's network
+// namespace and die with it; capsad keeps them when it stops, as dockerd
+// keeps docker0.
+const (
+	capsaBridge = "capsabench0"
+	capsaBIP    = "10.203.0.1/24"
+)
+
+// capsadConfig is the JSON configuration file the bench gives capsad
+// (--config-file): its default network. The rest is on the command line,
+// and the host's /etc/capsa/capsad.json is never read.
+func capsadConfig() ([]byte, error) {
+	return json.MarshalIndent(map[string]string{"bridge": capsaBridge, "bip": capsaBIP}, "", "\t")
+}
+
+// subnetFree fails if an address of this network namespace lies in
+// prefix, or prefix in one of its networks.
+func subnetFree(prefix string) error {
+	p, err := netip.ParsePrefix(prefix)
+	if err != nil {
+		return err
+	}
+	p = p.Masked()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		ones, _ := ipn.Mask.Size()
+		if q := netip.PrefixFrom(ip.Unmap(), ones).Masked(); q.Overlaps(p) {
+			return fmt.Errorf("subnet %s overlaps %s, already in this network namespace", p, ipn)
+		}
+	}
+	return nil
+}
+
 // setupCapsa starts the bench's own capsad and imports the image.
 func setupCapsa(ctx context.Context, b *bench) (*engine, error) {
 	capsad, capsa := filepath.Join(b.binDir, "capsad"), filepath.Join(b.binDir, "capsa")
@@ -249,12 +299,23 @@ func setupCapsa(ctx context.Context, b *bench) (*engine, error) {
 			return nil, fmt.Errorf("not built: %s is missing (make build)", p)
 		}
 	}
-	e := &engine{name: "capsa", cli: capsa, dir: filepath.Join(b.tmp, "capsa"),
+	e := &engine{name: "capsa", cli: capsa, dir: filepath.Join(b.tmp, "capsa"), hasNetwork: true,
 		runtime: "capsa-runtime (" + filepath.Join(b.binDir, "capsa-runtime") + ")",
-		netNote: "capsa has no networking yet: its default network is none",
+		netNote: "default: bridge " + capsaBridge + " (" + capsaBIP + ", CNI bridge + host-local) with iptables rules, in the bench's network namespace",
 		shimExe: "capsa-shim", daemonExe: []string{"capsad"}}
 	if err := os.Mkdir(e.dir, 0o700); err != nil {
 		return nil, err
+	}
+	if err := subnetFree(capsaBIP); err != nil {
+		return e, fmt.Errorf("capsa's bench network: %w", err)
+	}
+	conf, err := capsadConfig()
+	if err != nil {
+		return e, err
+	}
+	confPath := filepath.Join(e.dir, "capsad.json")
+	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
+		return e, err
 	}
 	sock := "/run/capsa/capsa.sock"
 	// capsad finds capsa-runtime, capsa-shim and capsa-init next to itself
@@ -272,6 +333,7 @@ func setupCapsa(ctx context.Context, b *bench) (*engine, error) {
 	// own /run (see runState); the exec root under the temp dir would also
 	// make shim socket paths longer than a unix socket address allows.
 	if err := e.startDaemon(ctx, env, pingDocker(sock), capsad,
+		"--config-file", confPath,
 		"--data-root", filepath.Join(e.dir, "data"), "--exec-root", "/run/capsa",
 		"--host", "unix://"+sock); err != nil {
 		return e, err

@@ -16,7 +16,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -234,6 +236,7 @@ func (b *bench) teardown(ctx context.Context, engines []*engine) error {
 			errs = append(errs, err)
 		}
 	}
+	noteNetworksLeft()
 	// Mounts an engine left in the bench's mount namespace: reported, then
 	// unmounted so that the state dirs can go. (The host's mounts below
 	// /run, hidden under the bench's tmpfs, were there at the start.)
@@ -265,6 +268,29 @@ func (b *bench) teardown(ctx context.Context, engines []*engine) error {
 var persistentMounts = map[string]string{
 	"/run/netns":              "podman: the netns dir is a shared mount point, as ip-netns makes it",
 	"/run/capsa-runtime/.exe": "capsa-runtime: its read-only exe bind mount, made once and reused",
+}
+
+// noteNetworksLeft notes capsa's bridge and its iptables rules (tagged
+// capsa:<bridge>), which capsad keeps when it stops, as dockerd keeps
+// docker0: they are in the bench's network namespace and go with it (the
+// outer process checks that the host's links and rules are unchanged).
+func noteNetworksLeft() {
+	// By netlink: /sys is the host's sysfs, whose class/net lists the
+	// host's links, not this namespace's.
+	_, err := net.InterfaceByName(capsaBridge)
+	link := err == nil
+	rules := 0
+	if out, err := exec.Command("iptables", "-w", "-S").Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "capsa:"+capsaBridge) {
+				rules++
+			}
+		}
+	}
+	if link || rules > 0 {
+		fmt.Printf("note: capsa's bridge %s (link: %t) and %d iptables rules tagged capsa:%s stay by design (capsad keeps its networks, as dockerd keeps docker0): they go with the bench's network namespace\n",
+			capsaBridge, link, rules, capsaBridge)
+	}
 }
 
 func syscallUnmount(path string) error {

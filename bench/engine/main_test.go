@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"testing"
+	"time"
 )
 
 func TestPercentile(t *testing.T) {
@@ -75,5 +76,49 @@ func TestDockerArchive(t *testing.T) {
 	}
 	if _, ok := files[manifest[0].Config]; !ok {
 		t.Errorf("config %s missing", manifest[0].Config)
+	}
+}
+
+func TestBridgeCosts(t *testing.T) {
+	msd := func(xs ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range xs {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	capsa := &engine{name: "capsa", hasNetwork: true}
+	docker := &engine{name: "docker", hasNetwork: true}
+	podman := &engine{name: "podman", hasNetwork: true}
+	ctr := &engine{name: "containerd"}
+	runDefault := []*series{
+		{e: capsa, wall: msd(50, 60, 70)},
+		{e: podman}, // failed: no runs
+		{e: docker, wall: msd(300, 320, 340, 360)},
+	}
+	runNone := []*series{
+		{e: capsa, network: "none", wall: msd(45, 48, 90)},
+		{e: podman, network: "none", wall: msd(150)},
+		{e: docker, network: "none", wall: msd(250, 270, 290, 300)},
+		{e: ctr, wall: msd(100)},
+	}
+	cs := bridgeCosts(runDefault, runNone)
+	want := []bridgeCost{
+		{name: "capsa", withNet: 60, none: 48, cost: 12, paired: 5},
+		{name: "docker", withNet: 330, none: 280, cost: 50, paired: 50},
+	}
+	if len(cs) != len(want) {
+		t.Fatalf("bridgeCosts = %+v, want %+v", cs, want)
+	}
+	for i := range want {
+		if cs[i] != want[i] {
+			t.Errorf("bridgeCosts[%d] = %+v, want %+v", i, cs[i], want[i])
+		}
+	}
+	if got := costOf(cs, "podman"); !math.IsNaN(got) {
+		t.Errorf("costOf(podman) = %v, want NaN", got)
+	}
+	if got := ratio(costOf(cs, "capsa"), costOf(cs, "docker")); got != "0.24x" {
+		t.Errorf("capsa/docker = %s, want 0.24x", got)
 	}
 }

@@ -56,7 +56,7 @@ type results struct {
 func (b *bench) measureRunRm(ctx context.Context, engines []*engine, r *results) error {
 	var all []*series
 	for _, e := range engines {
-		if e.hasNetwork || e.name == "capsa" {
+		if e.hasNetwork {
 			s := &series{e: e}
 			r.runDefault = append(r.runDefault, s)
 			all = append(all, s)
@@ -64,7 +64,7 @@ func (b *bench) measureRunRm(ctx context.Context, engines []*engine, r *results)
 	}
 	for _, e := range engines {
 		s := &series{e: e, network: "none"}
-		if !e.hasNetwork && e.name != "capsa" {
+		if !e.hasNetwork {
 			s.network = "" // ctr: its only mode has no network
 		}
 		r.runNone = append(r.runNone, s)
@@ -346,8 +346,6 @@ func label(s *series) string {
 		return "ctr (none)"
 	case s.network == "none":
 		return s.e.name + " --network none"
-	case s.e.name == "capsa":
-		return "capsa (default = none)"
 	}
 	return s.e.name + " (default)"
 }
@@ -416,7 +414,70 @@ func (r *results) print(w io.Writer, engines []*engine) {
 			fmt.Fprintln(w, "  note: "+n)
 		}
 	}
+	r.printBridgeCost(w)
 	r.printSummary(w)
+}
+
+// bridgeCost is what an engine's default network adds to one run --rm:
+// the median with it less the median with --network none, in ms.
+// paired is, for information, the median of the differences within each
+// iteration (the two runs of an iteration are close in time, so drift on
+// the machine cancels out).
+type bridgeCost struct {
+	name                        string
+	withNet, none, cost, paired float64
+}
+
+// bridgeCosts gives the cost of the default network of every engine that
+// has both series measured, in the order of runDefault.
+func bridgeCosts(runDefault, runNone []*series) []bridgeCost {
+	var out []bridgeCost
+	for _, d := range runDefault {
+		if len(d.wall) == 0 || !d.e.hasNetwork || d.network != "" {
+			continue
+		}
+		var n *series
+		for _, s := range runNone {
+			if s.e == d.e && s.network == "none" && len(s.wall) > 0 {
+				n = s
+			}
+		}
+		if n == nil {
+			continue
+		}
+		var diffs []float64
+		for i := 0; i < min(len(d.wall), len(n.wall)); i++ {
+			diffs = append(diffs, float64((d.wall[i]-n.wall[i]).Microseconds())/1000)
+		}
+		out = append(out, bridgeCost{name: d.e.name, withNet: median(d), none: median(n), cost: median(d) - median(n),
+			paired: percentile(diffs, 50)})
+	}
+	return out
+}
+
+func costOf(cs []bridgeCost, name string) float64 {
+	for _, c := range cs {
+		if c.name == name {
+			return c.cost
+		}
+	}
+	return math.NaN()
+}
+
+func (r *results) printBridgeCost(w io.Writer) {
+	cs := bridgeCosts(r.runDefault, r.runNone)
+	if len(cs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\ncost of the default network (bridge) per run --rm: median(default) - median(--network none):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "engine\tdefault ms\tnone ms\tbridge cost ms\tcapsa/this\tpaired median ms\t")
+	capsa := costOf(cs, "capsa")
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\t%s\t%.1f\t\n", c.name, c.withNet, c.none, c.cost, ratio(capsa, c.cost), c.paired)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "  (paired median: the median of (default - none) within each iteration, for information: less sensitive to drift)")
 }
 
 // printSummary prints the block to compare runs by: medians, ratios and the
@@ -466,5 +527,37 @@ func (r *results) printSummary(w io.Writer) {
 	goal("capsa <= 0.5 x docker, default network", capsaDef, seriesMedian(r.runDefault, "docker"), 0.5)
 	goal("capsa <= 0.5 x podman, default network", capsaDef, seriesMedian(r.runDefault, "podman"), 0.5)
 	goal("capsa <= ctr, no network", capsaNone, seriesMedian(r.runNone, "containerd"), 1)
-	fmt.Fprintln(w, "(capsa has no networking yet: its default network is none, so its two rows measure the same thing.)")
+
+	// The bridge: what the default network adds to a run, and the issue's
+	// goal for it, capsa's below docker's.
+	cs := bridgeCosts(r.runDefault, r.runNone)
+	if len(cs) > 0 {
+		fmt.Fprintf(w, "%-34s", "bridge cost per run:")
+		sep := " "
+		for _, c := range cs {
+			fmt.Fprintf(w, "%s %s %.0f ms", sep, c.name, c.cost)
+			sep = ","
+		}
+		capsa := costOf(cs, "capsa")
+		sep = ";"
+		for _, c := range cs {
+			if c.name != "capsa" && !math.IsNaN(capsa) {
+				fmt.Fprintf(w, "%s capsa/%s %s", sep, c.name, ratio(capsa, c.cost))
+				sep = ","
+			}
+		}
+		fmt.Fprintln(w, "  (median default - median none)")
+	}
+	what := "capsa's bridge cost < docker's:"
+	capsaCost, dockerCost := costOf(cs, "capsa"), costOf(cs, "docker")
+	switch {
+	case math.IsNaN(capsaCost):
+		fmt.Fprintf(w, "goal %-44s not measured (capsa not built or failed)\n", what)
+	case math.IsNaN(dockerCost):
+		fmt.Fprintf(w, "goal %-44s not measured (docker missing or failed)\n", what)
+	case capsaCost < dockerCost:
+		fmt.Fprintf(w, "goal %-44s met (%.0f ms < %.0f ms)\n", what, capsaCost, dockerCost)
+	default:
+		fmt.Fprintf(w, "goal %-44s NOT met (%.0f ms >= %.0f ms)\n", what, capsaCost, dockerCost)
+	}
 }

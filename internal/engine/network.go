@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 
@@ -359,6 +360,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (retErr error) 
 	case netContainer:
 		return e.joinContainerNetwork(ctx, id, other)
 	}
+	t0 := time.Now()
 	st := &netState{Netns: e.net.NetnsPath(id)}
 	cu := cleanup.Make()
 	defer cu.Clean()
@@ -403,6 +405,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (retErr error) 
 	c.rec.Net = st
 	c.mu.Unlock()
 	cu.Release()
+	e.log.Debug("network set up", "container", id, "networks", len(st.Endpoints), "took", time.Since(t0))
 	return nil
 }
 
@@ -494,8 +497,18 @@ func (e *Engine) releaseNetwork(ctx context.Context, c *Container) {
 	if st == nil {
 		return
 	}
+	t0 := time.Now()
 	ctx = context.WithoutCancel(ctx)
 	e.net.Release(id)
+	// The namespace goes first: the kernel then destroys its end of each
+	// veth (and so the pair) in its own time, off this path, and the
+	// plugins only release addresses and port rules, without entering it
+	// (deleting a veth waits for RCU grace periods: tens of ms).
+	if st.Netns != "" {
+		if err := network.RemoveNetns(st.Netns); err != nil {
+			e.log.Warn("remove network namespace", "container", id, "err", err)
+		}
+	}
 	for i := len(st.Endpoints) - 1; i >= 0; i-- {
 		ep := st.Endpoints[i]
 		e.net.Unregister(ep.NetworkID, id)
@@ -507,11 +520,7 @@ func (e *Engine) releaseNetwork(ctx context.Context, c *Container) {
 			e.log.Warn("leave network", "container", id, "network", ep.NetworkID, "err", err)
 		}
 	}
-	if st.Netns != "" {
-		if err := network.RemoveNetns(st.Netns); err != nil {
-			e.log.Warn("remove network namespace", "container", id, "err", err)
-		}
-	}
+	e.log.Debug("network released", "container", id, "took", time.Since(t0))
 }
 
 // reconcileNetworks, after the containers are reconciled: a running

@@ -52,10 +52,13 @@ func (m *Manager) confList(n Network, withPorts bool) (*libcni.NetworkConfigList
 		ipam["routes"] = []map[string]string{{"dst": "0.0.0.0/0"}}
 	}
 	plugins := []map[string]any{{
-		"type":         "bridge",
-		"bridge":       n.Bridge,
-		"isGateway":    true,
-		"ipMasq":       !n.Internal,
+		"type":      "bridge",
+		"bridge":    n.Bridge,
+		"isGateway": true,
+		// Masquerade is capsa's, one rule per network (firewall_linux.go):
+		// the plugin's is a chain per container, made and torn down with
+		// iptables at every start and exit.
+		"ipMasq":       false,
 		"hairpinMode":  true,
 		"capabilities": map[string]bool{"ips": true},
 		"ipam":         ipam,

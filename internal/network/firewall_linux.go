@@ -20,6 +20,8 @@ import (
 //	CAPSA-ISOLATION-STAGE-2 -o B -j DROP
 //	CAPSA-ISOLATION-STAGE-1 -i B ! -o B -j DROP    (--internal: nothing out...)
 //	CAPSA-ISOLATION-STAGE-1 -o B ! -i B -j DROP    (... and nothing in)
+//	nat: POSTROUTING -j CAPSA-POSTROUTING
+//	nat: CAPSA-POSTROUTING -s SUBNET ! -o B -j MASQUERADE  (not --internal)
 //
 // So traffic between two bridge networks is dropped (docker's two
 // stages: leaving B for any other bridge), and the accepts keep bridge
@@ -28,6 +30,7 @@ import (
 // chains are shared by every capsad on the host; each adds and removes
 // only its own networks' rules.
 const (
+	chainPost    = "CAPSA-POSTROUTING" // in the nat table
 	chainForward = "CAPSA-FORWARD"
 	chainStage1  = "CAPSA-ISOLATION-STAGE-1"
 	chainStage2  = "CAPSA-ISOLATION-STAGE-2"
@@ -51,28 +54,29 @@ func comment(bridge string) []string {
 }
 
 type rule struct {
-	chain string
-	spec  []string
+	table, chain string
+	spec         []string
 }
 
 func networkRules(n Network) []rule {
 	b, c := n.Bridge, comment(n.Bridge)
 	with := func(s ...string) []string { return append(s, c...) }
 	rs := []rule{
-		{chainForward, with("-o", b, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")},
-		{chainForward, with("-o", b, "-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT")},
+		{"filter", chainForward, with("-o", b, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")},
+		{"filter", chainForward, with("-o", b, "-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT")},
 	}
 	if n.Internal {
 		return append(rs,
-			rule{chainStage1, with("-i", b, "!", "-o", b, "-j", "DROP")},
-			rule{chainStage1, with("-o", b, "!", "-i", b, "-j", "DROP")},
-			rule{chainStage2, with("-o", b, "-j", "DROP")},
+			rule{"filter", chainStage1, with("-i", b, "!", "-o", b, "-j", "DROP")},
+			rule{"filter", chainStage1, with("-o", b, "!", "-i", b, "-j", "DROP")},
+			rule{"filter", chainStage2, with("-o", b, "-j", "DROP")},
 		)
 	}
 	return append(rs,
-		rule{chainForward, with("-i", b, "-j", "ACCEPT")},
-		rule{chainStage1, with("-i", b, "!", "-o", b, "-j", chainStage2)},
-		rule{chainStage2, with("-o", b, "-j", "DROP")},
+		rule{"nat", chainPost, with("-s", n.Subnet.String(), "!", "-o", b, "-j", "MASQUERADE")},
+		rule{"filter", chainForward, with("-i", b, "-j", "ACCEPT")},
+		rule{"filter", chainStage1, with("-i", b, "!", "-o", b, "-j", chainStage2)},
+		rule{"filter", chainStage2, with("-o", b, "-j", "DROP")},
 	)
 }
 
@@ -80,26 +84,29 @@ func networkRules(n Network) []rule {
 // chain (another program's rules inserted later may come before it: it
 // is moved back to the top).
 func (f *firewall) ensureChains() error {
-	for _, ch := range []string{chainForward, chainStage1, chainStage2} {
-		ok, err := f.ipt.ChainExists("filter", ch)
+	for _, tc := range [][2]string{{"filter", chainForward}, {"filter", chainStage1}, {"filter", chainStage2}, {"nat", chainPost}} {
+		ok, err := f.ipt.ChainExists(tc[0], tc[1])
 		if err != nil {
 			return fmt.Errorf("iptables: %w", err)
 		}
 		if !ok {
-			if err := f.ipt.NewChain("filter", ch); err != nil && !strings.Contains(err.Error(), "exists") {
-				return fmt.Errorf("iptables: new chain %s: %w", ch, err)
+			if err := f.ipt.NewChain(tc[0], tc[1]); err != nil && !strings.Contains(err.Error(), "exists") {
+				return fmt.Errorf("iptables: new chain %s: %w", tc[1], err)
 			}
 		}
 	}
-	if err := f.jumpFirst("FORWARD", chainForward); err != nil {
+	if err := f.jumpFirst("filter", "FORWARD", chainForward); err != nil {
 		return err
 	}
-	return f.jumpFirst(chainForward, chainStage1)
+	if err := f.jumpFirst("nat", "POSTROUTING", chainPost); err != nil {
+		return err
+	}
+	return f.jumpFirst("filter", chainForward, chainStage1)
 }
 
-func (f *firewall) jumpFirst(chain, target string) error {
+func (f *firewall) jumpFirst(table, chain, target string) error {
 	// (go-iptables' ListById panics on an empty chain: List it is.)
-	rules, err := f.ipt.List("filter", chain)
+	rules, err := f.ipt.List(table, chain)
 	if err != nil {
 		return fmt.Errorf("iptables: %w", err)
 	}
@@ -111,10 +118,10 @@ func (f *firewall) jumpFirst(chain, target string) error {
 			break
 		}
 	}
-	if err := f.ipt.DeleteIfExists("filter", chain, "-j", target); err != nil {
+	if err := f.ipt.DeleteIfExists(table, chain, "-j", target); err != nil {
 		return fmt.Errorf("iptables: %w", err)
 	}
-	if err := f.ipt.Insert("filter", chain, 1, "-j", target); err != nil {
+	if err := f.ipt.Insert(table, chain, 1, "-j", target); err != nil {
 		return fmt.Errorf("iptables: jump from %s to %s: %w", chain, target, err)
 	}
 	return nil
@@ -128,7 +135,7 @@ func (f *firewall) add(n Network) error {
 		return err
 	}
 	for _, r := range networkRules(n) {
-		if err := f.ipt.AppendUnique("filter", r.chain, r.spec...); err != nil {
+		if err := f.ipt.AppendUnique(r.table, r.chain, r.spec...); err != nil {
 			return fmt.Errorf("iptables: network %s: %w", n.Name, err)
 		}
 	}
@@ -143,8 +150,8 @@ func (f *firewall) remove(bridge string) error {
 }
 
 func removeTagged(ipt *iptables.IPTables, bridge string) error {
-	for _, ch := range []string{chainForward, chainStage1, chainStage2} {
-		rules, err := ipt.List("filter", ch)
+	for _, tc := range ourChains {
+		rules, err := ipt.List(tc[0], tc[1])
 		if err != nil {
 			continue // no such chain: nothing of ours
 		}
@@ -152,14 +159,17 @@ func removeTagged(ipt *iptables.IPTables, bridge string) error {
 			if !isTagged(r, bridge) {
 				continue
 			}
-			spec := strings.Fields(strings.TrimPrefix(r, "-A "+ch+" "))
-			if err := ipt.Delete("filter", ch, unquote(spec)...); err != nil {
+			spec := strings.Fields(strings.TrimPrefix(r, "-A "+tc[1]+" "))
+			if err := ipt.Delete(tc[0], tc[1], unquote(spec)...); err != nil {
 				return fmt.Errorf("iptables: delete %q: %w", r, err)
 			}
 		}
 	}
 	return nil
 }
+
+// ourChains are capsa's chains, by table.
+var ourChains = [][2]string{{"filter", chainForward}, {"filter", chainStage1}, {"filter", chainStage2}, {"nat", chainPost}}
 
 // isTagged: rule r (as iptables -S prints it, the comment quoted) carries
 // bridge's tag.
@@ -176,7 +186,7 @@ func unquote(spec []string) []string {
 	return out
 }
 
-// TaggedRules lists the filter rules that name bridge (for tests: none
+// TaggedRules lists the rules that name bridge (for tests: none
 // may be left after its network is removed).
 func TaggedRules(bridge string) []string {
 	ipt, err := iptables.NewWithProtocol(iptables.ProtocolIPv4)
@@ -184,8 +194,8 @@ func TaggedRules(bridge string) []string {
 		return nil
 	}
 	var out []string
-	for _, ch := range []string{chainForward, chainStage1, chainStage2} {
-		rules, _ := ipt.List("filter", ch)
+	for _, tc := range ourChains {
+		rules, _ := ipt.List(tc[0], tc[1])
 		for _, r := range rules {
 			if isTagged(r, bridge) {
 				out = append(out, r)

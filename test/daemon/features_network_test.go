@@ -5,10 +5,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,8 +60,33 @@ func webServer(t *testing.T, d *daemontest.Daemon, name string, args ...string) 
 }
 
 // networkLeftovers lists the addresses leased on network net and the
-// veths on its bridge.
+// veths on its bridge, once they are not going any more: the kernel
+// destroys a removed namespace's veths in the background.
 func networkLeftovers(t *testing.T, d *daemontest.Daemon, netName string) []string {
+	t.Helper()
+	var left []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		left = networkLeftoversNow(t, d, netName)
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+	}
+}
+
+// networkLeftoversSettled waits (5 s at most) until net has want
+// leftovers.
+func networkLeftoversSettled(t *testing.T, d *daemontest.Daemon, netName string, want int) []string {
+	t.Helper()
+	var left []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		left = networkLeftoversNow(t, d, netName)
+		if len(left) == want || time.Now().After(deadline) {
+			return left
+		}
+	}
+}
+
+func networkLeftoversNow(t *testing.T, d *daemontest.Daemon, netName string) []string {
 	t.Helper()
 	id := strings.TrimSpace(d.MustCapsa("network", "inspect", "-f", "{{.Id}}", netName))
 	bridge := "cbr-" + id[:11] // capsa's name for a user network's bridge
@@ -102,7 +129,7 @@ func TestFeaturePublishedPort(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stderr, "port is already allocated") {
 		t.Errorf("second bind of %d: %v", port, r)
 	}
-	if left := networkLeftovers(t, d, "bridge"); len(left) != 2 { // web's lease and veth
+	if left := networkLeftoversSettled(t, d, "bridge", 2); len(left) != 2 { // web's lease and veth
 		t.Errorf("after the refused start: %d leftovers, want web's 2: %v", len(left), left)
 	}
 	d.MustCapsa("rm", "-f", "web2")
@@ -333,4 +360,45 @@ func TestFeatureNetworkKill9(t *testing.T) {
 	if left := networkLeftovers(t, d, "app"); len(left) != 0 {
 		t.Errorf("after rm: %v", left)
 	}
+}
+
+// TestFeatureNetworkOrphans: what a container's network leaves when the
+// container dies while capsad is down (its veth, lease, port rules and
+// namespace), and a lease of a container capsad never knew, are gone once
+// capsad is back.
+func TestFeatureNetworkOrphans(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	d.MustCapsa("network", "create", "app")
+	port := freePort(t)
+	webServer(t, d, "web", "--network", "app", "-p", fmt.Sprintf("127.0.0.1:%d:80", port))
+	httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+	pid := inspectPid(t, d, "web")
+	id := strings.TrimSpace(d.MustCapsa("network", "inspect", "-f", "{{.Id}}", "app"))
+	d.Kill9()
+	// The container dies with capsad away; its shim records the exit.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// And a lease of a container that never was.
+	stray := filepath.Join(d.ExecRoot, "net", "ipam", "capsa-"+id[:12], "10.255.255.254")
+	if err := os.WriteFile(stray, []byte(strings.Repeat("f", 64)+"\neth0"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.Restart()
+	if st := strings.TrimSpace(d.MustCapsa("inspect", "-f", "{{.State.Status}}", "web")); st != "exited" {
+		t.Errorf("web after restart: %s", st)
+	}
+	if left := networkLeftovers(t, d, "app"); len(left) != 0 {
+		t.Errorf("after restart: %v", left)
+	}
+	if nat, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(nat), fmt.Sprintf("--dport %d ", port)) {
+		t.Errorf("port %d's rules are left", port)
+	}
+	// Its port is free again.
+	webServer(t, d, "web2", "--network", "app", "-p", fmt.Sprintf("127.0.0.1:%d:80", port))
+	if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "hello from web2\n" {
+		t.Errorf("GET web2: %q", body)
+	}
+	d.MustCapsa("rm", "-f", "web", "web2")
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // autostartScript runs in a private mount namespace whose /run, /var/lib,
-// /var/log (and /etc/capsa, if the host has one) are empty tmpfs, so that
+// /var/log (and /etc/capsa, if the host has one) are empty tmpfs, in a
+// network namespace of its own, so that
 // capsa's default paths are the test's own. With CAPSA_HOST unset and no
 // daemon on the default socket, the first command starts capsad; later
 // ones use it. The trap removes the containers and stops that capsad by
@@ -66,7 +67,10 @@ func TestCLIStartsDaemon(t *testing.T) {
 	if err := os.WriteFile(tar, busyboxtest.Tar(t, "sh", "echo"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", autostartScript)
+	// A network namespace of its own too: that capsad's default network
+	// (capsa0, its rules) is the one a real installation has, and must not
+	// be made on the host.
+	cmd := exec.Command(unshare, "-m", "-n", "--propagation", "private", "sh", "-c", autostartScript)
 	cmd.Env = append(os.Environ(), "BIN="+bin, "TAR="+tar)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
