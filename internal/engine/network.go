@@ -62,8 +62,10 @@ type PortBinding struct {
 	ContainerPort uint16 `json:"container_port"`
 	// HostIP is the host address to bind ("": all of them).
 	HostIP string `json:"host_ip,omitempty"`
-	// HostPort is the host's port (0: a free one, chosen at start).
-	HostPort uint16 `json:"host_port,omitempty"`
+	// HostPort is the host's port (0: a free one, chosen at start);
+	// with HostPortEnd, the first free one of HostPort-HostPortEnd.
+	HostPort    uint16 `json:"host_port,omitempty"`
+	HostPortEnd uint16 `json:"host_port_end,omitempty"`
 }
 
 // NetworkInfo is a container's network, as inspect shows it.
@@ -210,6 +212,9 @@ func checkPorts(ps []PortBinding) error {
 		}
 		if p.ContainerPort == 0 {
 			return errdefs.Invalid("invalid port specification: container port 0")
+		}
+		if p.HostPortEnd != 0 && (p.HostPort == 0 || p.HostPortEnd < p.HostPort) {
+			return errdefs.Invalid(fmt.Sprintf("invalid host port range %d-%d for port %d/%s", p.HostPort, p.HostPortEnd, p.ContainerPort, p.Proto))
 		}
 		if p.HostIP != "" {
 			if a, err := netip.ParseAddr(p.HostIP); err != nil || !a.Is4() {
@@ -366,7 +371,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (retErr error) 
 	defer cu.Clean()
 	var ports []network.PortMapping
 	for _, p := range o.Ports {
-		ports = append(ports, network.PortMapping{HostPort: int(p.HostPort), ContainerPort: int(p.ContainerPort), Protocol: p.Proto, HostIP: p.HostIP})
+		ports = append(ports, network.PortMapping{HostPort: int(p.HostPort), HostPortEnd: int(p.HostPortEnd), ContainerPort: int(p.ContainerPort), Protocol: p.Proto, HostIP: p.HostIP})
 	}
 	if len(ports) > 0 {
 		if st.Ports, err = e.net.Reserve(id, ports); err != nil {

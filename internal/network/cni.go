@@ -24,6 +24,9 @@ type PortMapping struct {
 	ContainerPort int    `json:"containerPort"`
 	Protocol      string `json:"protocol"`
 	HostIP        string `json:"hostIP,omitempty"`
+	// HostPortEnd: HostPort is the first of a range, any free port of
+	// which will do (reserve chooses; never given to the plugin).
+	HostPortEnd int `json:"-"`
 }
 
 // Attachment is a container's interface on a network.

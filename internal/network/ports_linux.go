@@ -34,6 +34,23 @@ func reserve(p *PortMapping) (reservation, error) {
 		}
 		ip = a
 	}
+	if p.HostPortEnd > p.HostPort {
+		// A range: the first port of it that is free.
+		first, last := p.HostPort, p.HostPortEnd
+		for port := first; port <= last; port++ {
+			q := *p
+			q.HostPort, q.HostPortEnd = port, 0
+			r, err := reserve(&q)
+			if err == nil {
+				*p = q
+				return r, nil
+			}
+			if !errors.Is(err, errdefs.ErrConflict) {
+				return reservation{}, err
+			}
+		}
+		return reservation{}, errdefs.Conflict(fmt.Sprintf("Bind for %s:%d-%d failed: port is already allocated", ip, first, last))
+	}
 	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return reservation{}, fmt.Errorf("reserve port: %w", err)

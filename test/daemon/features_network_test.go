@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -156,13 +157,23 @@ func TestFeaturePublishedPort(t *testing.T) {
 		t.Errorf("GET -P port: %q", body)
 	}
 
+	// A host range: the first free port of it (web holds the first).
+	webServer(t, d, "web4", "-p", fmt.Sprintf("127.0.0.1:%d-%d:80", port, port+20))
+	out = strings.TrimSpace(d.MustCapsa("port", "web4", "80/tcp"))
+	_, hp, _ = strings.Cut(out, ":")
+	if n, err := strconv.Atoi(hp); err != nil || n <= port || n > port+20 {
+		t.Errorf("port web4 80/tcp: %q, want a port in %d-%d", out, port+1, port+20)
+	} else if body := httpGet(t, "http://127.0.0.1:"+hp+"/"); body != "hello from web4\n" {
+		t.Errorf("GET range port: %q", body)
+	}
+
 	// Bad port specs.
 	for _, spec := range []string{"80/sctpx", "70000:80", "abc:80", "8000-8002:80-81"} {
 		if r := d.Capsa("run", "--rm", "-p", spec, "busybox", "true"); r.Code != 125 {
 			t.Errorf("-p %s: %v", spec, r)
 		}
 	}
-	d.MustCapsa("rm", "-f", "web", "web3")
+	d.MustCapsa("rm", "-f", "web", "web3", "web4")
 	if left := networkLeftovers(t, d, "bridge"); len(left) != 0 {
 		t.Errorf("after rm: %v", left)
 	}
@@ -401,4 +412,46 @@ func TestFeatureNetworkOrphans(t *testing.T) {
 		t.Errorf("GET web2: %q", body)
 	}
 	d.MustCapsa("rm", "-f", "web", "web2")
+}
+
+// TestFeatureNetworkOptions: --ip takes the address asked for (and one in
+// use or outside the subnet is refused), labels filter network ls, a bind
+// mount of a source that does not exist is refused, and none of the
+// refusals leaves a container, lease or veth behind.
+func TestFeatureNetworkOptions(t *testing.T) {
+	d := daemontest.Start(t)
+	d.ImportBusybox()
+	d.MustCapsa("network", "create", "--subnet", "10.252.3.0/24", "--gateway", "10.252.3.254", "--label", "tier=back", "fixed")
+	if out := strings.TrimSpace(d.MustCapsa("network", "ls", "--filter", "label=tier=back", "--format", "{{.Name}}")); out != "fixed" {
+		t.Errorf("network ls by label: %q", out)
+	}
+	d.MustCapsa("run", "-d", "--name", "pinned", "--network", "fixed", "--ip", "10.252.3.77", "busybox", "sleep", "600")
+	out := d.MustCapsa("exec", "pinned", "ip", "-4", "-o", "addr", "show", "eth0")
+	if !strings.Contains(out, "10.252.3.77/24") {
+		t.Errorf("--ip: eth0 is %q", out)
+	}
+	if route := d.MustCapsa("exec", "pinned", "ip", "route"); !strings.Contains(route, "default via 10.252.3.254") {
+		t.Errorf("--gateway: routes %q", route)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--network", "fixed", "--ip", "10.252.3.77"}, "10.252.3.77"},
+		{[]string{"--network", "fixed", "--ip", "10.9.9.9"}, "10.9.9.9"},
+		{[]string{"--ip", "10.77.0.9"}, "user specified IP address is supported on user defined networks only"},
+		{[]string{"--mount", "type=bind,source=/nonexistent/capsa,target=/x"}, "/nonexistent/capsa"},
+	} {
+		args := append(append([]string{"run", "--rm"}, c.args...), "busybox", "true")
+		if r := d.Capsa(args...); r.Code != 125 || !strings.Contains(r.Stderr, c.want) {
+			t.Errorf("capsa %s: %v, want exit 125 naming %q", strings.Join(args, " "), r, c.want)
+		}
+	}
+	if ids := strings.Fields(d.MustCapsa("ps", "-aq")); len(ids) != 1 {
+		t.Errorf("containers after the refusals: %v, want only pinned", ids)
+	}
+	d.MustCapsa("rm", "-f", "pinned")
+	if left := networkLeftovers(t, d, "fixed"); len(left) != 0 {
+		t.Errorf("after rm: %v", left)
+	}
 }

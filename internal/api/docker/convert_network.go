@@ -170,11 +170,11 @@ func portBindings(cfg *container.Config, hc *container.HostConfig) ([]engine.Por
 			bs = []network.PortBinding{{}}
 		}
 		for _, b := range bs {
-			hp, err := hostPort(b.HostPort)
+			hp, end, err := hostPort(b.HostPort)
 			if err != nil {
 				return nil, err
 			}
-			pb := engine.PortBinding{Proto: proto, ContainerPort: p.Num(), HostPort: hp}
+			pb := engine.PortBinding{Proto: proto, ContainerPort: p.Num(), HostPort: hp, HostPortEnd: end}
 			if b.HostIP.IsValid() {
 				if !b.HostIP.Is4() && !b.HostIP.Unmap().Is4() {
 					if b.HostIP.IsUnspecified() {
@@ -232,24 +232,27 @@ func portProto(p network.Port) (string, error) {
 }
 
 // hostPort reads a binding's HostPort: "" (any), a number, or a range
-// whose first port is taken.
-func hostPort(s string) (uint16, error) {
+// any free port of which will do (end then set).
+func hostPort(s string) (port, end uint16, _ error) {
 	if s == "" {
-		return 0, nil
+		return 0, 0, nil
 	}
 	bad := errdefs.Invalid(fmt.Sprintf("invalid port specification: %q", s))
 	first, last, isRange := strings.Cut(s, "-")
 	n, err := strconv.ParseUint(first, 10, 16)
 	if err != nil {
-		return 0, bad
+		return 0, 0, bad
 	}
 	if isRange {
 		m, err := strconv.ParseUint(last, 10, 16)
-		if err != nil || m < n {
-			return 0, bad
+		if err != nil || m < n || n == 0 {
+			return 0, 0, bad
+		}
+		if m > n {
+			return uint16(n), uint16(m), nil
 		}
 	}
-	return uint16(n), nil
+	return uint16(n), 0, nil
 }
 
 // volumesFrom checks --volumes-from values: "<container>[:ro|:rw]".

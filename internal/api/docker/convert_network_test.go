@@ -41,7 +41,7 @@ func TestNetworkOptions(t *testing.T) {
 			want: engine.NetworkOptions{Ports: []engine.PortBinding{
 				{Proto: "udp", ContainerPort: 53},
 				{Proto: "tcp", ContainerPort: 80, HostIP: "127.0.0.1", HostPort: 8080},
-				{Proto: "tcp", ContainerPort: 443, HostPort: 8000},
+				{Proto: "tcp", ContainerPort: 443, HostPort: 8000, HostPortEnd: 8010},
 			}},
 		},
 		{
