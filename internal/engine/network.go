@@ -648,14 +648,24 @@ func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
 	return nil
 }
 
+// networkAndContainer finds the network and the container a connect or
+// disconnect names.
+func (e *Engine) networkAndContainer(netRef, ctrRef string) (network.Network, *Container, error) {
+	n, err := e.net.Get(netRef)
+	if err != nil {
+		return network.Network{}, nil, err
+	}
+	c, err := e.lookup(ctrRef)
+	if err != nil {
+		return network.Network{}, nil, err
+	}
+	return n, c, nil
+}
+
 // NetworkConnect puts a container on a network: in its options, and at
 // once if it runs.
 func (e *Engine) NetworkConnect(ctx context.Context, netRef, ctrRef string, o EndpointOptions) error {
-	n, err := e.net.Get(netRef)
-	if err != nil {
-		return err
-	}
-	c, err := e.lookup(ctrRef)
+	n, c, err := e.networkAndContainer(netRef, ctrRef)
 	if err != nil {
 		return err
 	}
@@ -715,11 +725,7 @@ func (e *Engine) NetworkConnect(ctx context.Context, netRef, ctrRef string, o En
 
 // NetworkDisconnect takes a container off a network.
 func (e *Engine) NetworkDisconnect(ctx context.Context, netRef, ctrRef string, force bool) error {
-	n, err := e.net.Get(netRef)
-	if err != nil {
-		return err
-	}
-	c, err := e.lookup(ctrRef)
+	n, c, err := e.networkAndContainer(netRef, ctrRef)
 	if err != nil {
 		return err
 	}

@@ -65,13 +65,7 @@ func webServer(t *testing.T, d *daemontest.Daemon, name string, args ...string) 
 // destroys a removed namespace's veths in the background.
 func networkLeftovers(t *testing.T, d *daemontest.Daemon, netName string) []string {
 	t.Helper()
-	var left []string
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		left = networkLeftoversNow(t, d, netName)
-		if len(left) == 0 || time.Now().After(deadline) {
-			return left
-		}
-	}
+	return networkLeftoversSettled(t, d, netName, 0)
 }
 
 // networkLeftoversSettled waits (5 s at most) until net has want
