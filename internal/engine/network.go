@@ -648,6 +648,22 @@ func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
 	return nil
 }
 
+// rewriteHosts writes a running container's /etc/hosts again after a
+// connect or disconnect, with its addresses on the networks it is on now
+// (in place: the container sees it at once).
+func (e *Engine) rewriteHosts(id string, o NetworkOptions, eps []endpointState) {
+	hostname, err := e.specHostname(id)
+	if err == nil {
+		var data []byte
+		if data, err = e.hostsFile(hostname, netBridge, o, eps); err == nil {
+			err = os.WriteFile(e.etcFile(id, "hosts"), data, 0o644)
+		}
+	}
+	if err != nil {
+		e.log.Warn("rewrite /etc/hosts", "container", id, "err", err)
+	}
+}
+
 // networkAndContainer finds the network and the container a connect or
 // disconnect names.
 func (e *Engine) networkAndContainer(netRef, ctrRef string) (network.Network, *Container, error) {
@@ -715,6 +731,7 @@ func (e *Engine) NetworkConnect(ctx context.Context, netRef, ctrRef string, o En
 		st.Endpoints = append(slices.Clone(st.Endpoints), ep)
 		c.rec.Net = &st
 		c.mu.Unlock()
+		e.rewriteHosts(r.ID, opts, st.Endpoints)
 	}
 	if err := e.setState(c, "", func(*State) { c.rec.Network = opts }); err != nil {
 		return err
@@ -773,6 +790,7 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, netRef, ctrRef string, f
 			st.Endpoints = slices.Delete(slices.Clone(st.Endpoints), i, i+1)
 			c.rec.Net = &st
 			c.mu.Unlock()
+			e.rewriteHosts(r.ID, opts, st.Endpoints)
 		}
 	}
 	if err := e.setState(c, "", func(*State) { c.rec.Network = opts }); err != nil {

@@ -259,7 +259,14 @@ func TestFeatureNetworkIsolation(t *testing.T) {
 	if out := d.MustCapsa("exec", "ca", "wget", "-qO-", "http://cb/"); strings.TrimSpace(out) != "hello from cb" {
 		t.Errorf("a → b after connect: %q", out)
 	}
+	ipA2 := strings.TrimSpace(d.MustCapsa("inspect", "-f", "{{.NetworkSettings.Networks.n2.IPAddress}}", "ca"))
+	if hosts := d.MustCapsa("exec", "ca", "cat", "/etc/hosts"); ipA2 == "" || !strings.Contains(hosts, ipA2+"\t") {
+		t.Errorf("ca's /etc/hosts after connect lacks its n2 address %q: %q", ipA2, hosts)
+	}
 	d.MustCapsa("network", "disconnect", "n2", "ca")
+	if hosts := d.MustCapsa("exec", "ca", "cat", "/etc/hosts"); strings.Contains(hosts, ipA2+"\t") {
+		t.Errorf("ca's /etc/hosts after disconnect still has %s: %q", ipA2, hosts)
+	}
 	if r := d.Capsa("exec", "ca", "timeout", "3", "wget", "-qO-", "http://"+ipB+"/"); r.Code == 0 {
 		t.Errorf("a → b after disconnect answered: %v", r)
 	}

@@ -45,6 +45,16 @@ func TestFeatureTwoTierApp(t *testing.T) {
 			if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "tier-two\n" {
 				t.Errorf("host → web: %q", body)
 			}
+			// The network and the port, as each CLI shows them.
+			if out := must("network", "ls", "--format", "{{.Name}} {{.Driver}}"); !strings.Contains(out, net+" bridge\n") || !strings.Contains(out, "bridge bridge\n") || !strings.Contains(out, "host host\n") || !strings.Contains(out, "none null\n") {
+				t.Errorf("network ls: %q", out)
+			}
+			if out := must("network", "inspect", "-f", "{{range .Containers}}{{.Name}}{{end}}", net); out != cli.name+"-web\n" {
+				t.Errorf("network inspect containers: %q", out)
+			}
+			if out := must("port", cli.name+"-web", "80"); out != fmt.Sprintf("127.0.0.1:%d\n", port) {
+				t.Errorf("port: %q", out)
+			}
 			// The client by name and by alias.
 			for _, host := range []string{cli.name + "-web", "api"} {
 				if out := must("run", "--rm", "--network", net, "busybox", "wget", "-qO-", "http://"+host+"/"); out != "tier-two\n" {
