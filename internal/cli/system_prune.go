@@ -21,7 +21,7 @@ func (c *CLI) newSystemPruneCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			items := []string{"all stopped containers"}
+			items := []string{"all stopped containers", "all networks not used by at least one container"}
 			if volumes {
 				items = append(items, "all anonymous volumes not used by at least one container")
 			}
@@ -42,6 +42,17 @@ func (c *CLI) newSystemPruneCommand() *cobra.Command {
 			total, err := c.pruneContainers(ctx, cl, f)
 			if err != nil {
 				return err
+			}
+			nets, err := cl.NetworkPrune(ctx, client.NetworkPruneOptions{Filters: f})
+			if err != nil {
+				return err
+			}
+			if len(nets.Report.NetworksDeleted) > 0 {
+				fmt.Fprintln(c.Out, "Deleted Networks:")
+				for _, n := range nets.Report.NetworksDeleted {
+					fmt.Fprintln(c.Out, n)
+				}
+				fmt.Fprintln(c.Out)
 			}
 			if volumes {
 				res, err := cl.VolumePrune(ctx, client.VolumePruneOptions{Filters: f})

@@ -455,4 +455,8 @@ func TestFeatureNetworkOptions(t *testing.T) {
 	if left := networkLeftovers(t, d, "fixed"); len(left) != 0 {
 		t.Errorf("after rm: %v", left)
 	}
+	// system prune takes the unused networks too, as docker's.
+	if out := d.MustCapsa("system", "prune", "-f"); !strings.Contains(out, "Deleted Networks:\nfixed\n") {
+		t.Errorf("system prune: %q", out)
+	}
 }
