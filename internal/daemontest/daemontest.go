@@ -42,6 +42,10 @@ type Daemon struct {
 	// layout, which runtimes that refuse this host's hybrid one (crun
 	// 1.8) accept. Its mounts are then out of the test's sight.
 	NoUnified bool
+	// ResolvConf, if set, is the host's /etc/resolv.conf as capsad sees
+	// it (bound over it in a private mount namespace): the upstreams its
+	// DNS responders forward to.
+	ResolvConf string
 
 	t   testing.TB
 	cmd *exec.Cmd
@@ -79,7 +83,7 @@ func Start(t testing.TB, args ...string) *Daemon {
 	return StartDaemon(t, &Daemon{Args: args})
 }
 
-// StartDaemon is Start with d's options (Args, NoUnified).
+// StartDaemon is Start with d's options (Args, NoUnified, ResolvConf).
 func StartDaemon(t testing.TB, d *Daemon) *Daemon {
 	t.Helper()
 	if os.Getuid() != 0 {
@@ -129,13 +133,22 @@ func (d *Daemon) start() {
 	}
 	args := append([]string{"--config-file", conf, "--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host, "--debug"}, d.Args...)
 	cmd := exec.Command(filepath.Join(d.Bin, "capsad"), args...)
-	if d.NoUnified {
-		// unshare(1) makes the namespace; the shell drops the cgroup2
-		// mount (private first: the host keeps its own) and becomes capsad.
-		// A tmpfs takes its place: crun still writes there, and that must
-		// go with the namespace, not pile up in the host's /sys/fs/cgroup.
-		sh := `mount --make-rprivate / && { ! mountpoint -q /sys/fs/cgroup/unified || { umount /sys/fs/cgroup/unified && mount -t tmpfs -o mode=755,size=1m tmpfs /sys/fs/cgroup/unified; }; } && exec "$0" "$@"`
+	if d.NoUnified || d.ResolvConf != "" {
+		// unshare(1) makes the namespace; the shell changes it (private
+		// first: the host keeps its own mounts) and becomes capsad.
+		sh := `mount --make-rprivate / && `
+		if d.NoUnified {
+			// The cgroup2 mount goes; a tmpfs takes its place: crun still
+			// writes there, and that must go with the namespace, not pile
+			// up in the host's /sys/fs/cgroup.
+			sh += `{ ! mountpoint -q /sys/fs/cgroup/unified || { umount /sys/fs/cgroup/unified && mount -t tmpfs -o mode=755,size=1m tmpfs /sys/fs/cgroup/unified; }; } && `
+		}
+		if d.ResolvConf != "" {
+			sh += `mount --bind "$CAPSA_TEST_RESOLV_CONF" /etc/resolv.conf && `
+		}
+		sh += `exec "$0" "$@"`
 		cmd = exec.Command("unshare", append([]string{"-m", "sh", "-c", sh, cmd.Path}, args...)...)
+		cmd.Env = append(os.Environ(), "CAPSA_TEST_RESOLV_CONF="+d.ResolvConf)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
