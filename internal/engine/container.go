@@ -50,6 +50,8 @@ type record struct {
 	// networks while it runs (nil otherwise).
 	Network NetworkOptions `json:"network,omitzero"`
 	Net     *netState      `json:"net,omitempty"`
+	// ExposedPorts are the image's EXPOSE ("80/tcp").
+	ExposedPorts []string `json:"exposed_ports,omitempty"`
 	// Extensions belong to the front door that made the container (the
 	// Docker API keeps the request's Config and HostConfig there); the
 	// engine stores them and never reads them.
@@ -86,6 +88,8 @@ type Info struct {
 	Extensions      map[string]json.RawMessage
 	RestartCount    int
 	ManuallyStopped bool
+	// ExposedPorts are the ports the image exposes ("80/tcp").
+	ExposedPorts []string
 	// Network is the container's network: its options, and while it runs
 	// its endpoints' addresses and its published ports.
 	Network NetworkInfo

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -245,6 +246,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 		Restart: opts.Restart, AutoRemove: opts.AutoRemove,
 		StopTimeout: opts.StopTimeout, Runtime: runtime, Log: logCfg,
 		Extensions: opts.Extensions, Volumes: vols, Network: opts.Network,
+		ExposedPorts: slices.Sorted(maps.Keys(img.Config().Config.ExposedPorts)),
 	}
 	if opts.StopSignal != "" {
 		rec.StopSignal = opts.StopSignal

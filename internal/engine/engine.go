@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -368,6 +369,7 @@ func (c *Container) info(e *Engine) Info {
 		Extensions: maps.Clone(r.Extensions), RestartCount: r.RestartCount,
 		ManuallyStopped: r.ManuallyStopped,
 		Network:         e.networkInfo(&r),
+		ExposedPorts:    slices.Clone(r.ExposedPorts),
 		Bundle:          e.bundleDir(r.ID), Rootfs: e.rootfsDir(r.ID), LogPath: e.logPath(r.ID),
 	}
 }

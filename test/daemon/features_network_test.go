@@ -151,6 +151,25 @@ func TestFeaturePublishedPort(t *testing.T) {
 		t.Errorf("GET -P port: %q", body)
 	}
 
+	// The image's EXPOSE: -P publishes it; unpublished, it shows as
+	// docker's "80/tcp" and a null binding.
+	d.MustCapsa("commit", "-c", "EXPOSE 80", "web", "webexp")
+	d.MustCapsa("run", "-d", "--name", "exp", "-P", "webexp", "sh", "-c", `echo "hello from exp" > /www/index.html && exec httpd -f -p 80 -h /www`)
+	out = strings.TrimSpace(d.MustCapsa("port", "exp", "80"))
+	if _, hp, ok := strings.Cut(out, ":"); !ok || hp == "0" {
+		t.Errorf("port exp 80 (EXPOSE, -P): %q", out)
+	} else if body := httpGet(t, "http://127.0.0.1:"+hp+"/"); body != "hello from exp\n" {
+		t.Errorf("GET EXPOSE'd port: %q", body)
+	}
+	d.MustCapsa("run", "-d", "--name", "exp2", "webexp", "sleep", "600")
+	if out := strings.TrimSpace(d.MustCapsa("ps", "--filter", "name=exp2", "--format", "{{.Ports}}")); out != "80/tcp" {
+		t.Errorf("ps ports of an unpublished EXPOSE: %q", out)
+	}
+	if out := strings.TrimSpace(d.MustCapsa("inspect", "-f", "{{json .NetworkSettings.Ports}}", "exp2")); out != `{"80/tcp":null}` {
+		t.Errorf("inspect ports of an unpublished EXPOSE: %q", out)
+	}
+	d.MustCapsa("rm", "-f", "exp", "exp2")
+
 	// A host range: the first free port of it (web holds the first).
 	webServer(t, d, "web4", "-p", fmt.Sprintf("127.0.0.1:%d-%d:80", port, port+20))
 	out = strings.TrimSpace(d.MustCapsa("port", "web4", "80/tcp"))

@@ -58,6 +58,14 @@ func configs(in engine.Info) (*container.Config, *container.HostConfig) {
 		cfg.Labels = map[string]string{}
 	}
 	cfg.StopSignal = in.StopSignal
+	for _, p := range in.ExposedPorts {
+		if port, err := network.ParsePort(p); err == nil {
+			if cfg.ExposedPorts == nil {
+				cfg.ExposedPorts = network.PortSet{}
+			}
+			cfg.ExposedPorts[port] = struct{}{}
+		}
+	}
 	if len(cfg.Cmd) == 0 && len(cfg.Entrypoint) == 0 {
 		cfg.Cmd = in.Cmd
 	}
