@@ -16,6 +16,7 @@ import (
 //	CAPSA-FORWARD -o B -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 //	CAPSA-FORWARD -o B -m conntrack --ctstate DNAT -j ACCEPT   (published ports)
 //	CAPSA-FORWARD -i B -j ACCEPT                   (not --internal)
+//	CAPSA-ISOLATION-STAGE-1 -m conntrack --ctstate DNAT -j RETURN (first: published ports)
 //	CAPSA-ISOLATION-STAGE-1 -i B ! -o B -j CAPSA-ISOLATION-STAGE-2
 //	CAPSA-ISOLATION-STAGE-2 -o B -j DROP
 //	CAPSA-ISOLATION-STAGE-1 -i B ! -o B -j DROP    (--internal: nothing out...)
@@ -101,8 +102,21 @@ func (f *firewall) ensureChains() error {
 	if err := f.jumpFirst("nat", "POSTROUTING", chainPost); err != nil {
 		return err
 	}
-	return f.jumpFirst("filter", chainForward, chainStage1)
+	if err := f.jumpFirst("filter", chainForward, chainStage1); err != nil {
+		return err
+	}
+	// A published port is for everyone, containers of other networks
+	// too (through a host address, as docker's): what portmap's DNAT
+	// sent, and its replies, pass the isolation.
+	if err := f.ipt.InsertUnique("filter", chainStage1, 1, publishedPass...); err != nil {
+		return fmt.Errorf("iptables: %w", err)
+	}
+	return nil
 }
+
+// publishedPass lets DNAT'ed connections (published ports) through the
+// isolation between networks; shared by every network, it stays.
+var publishedPass = []string{"-m", "conntrack", "--ctstate", "DNAT", "-m", "comment", "--comment", "capsa: published ports", "-j", "RETURN"}
 
 func (f *firewall) jumpFirst(table, chain, target string) error {
 	// (go-iptables' ListById panics on an empty chain: List it is.)

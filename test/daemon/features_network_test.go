@@ -268,6 +268,17 @@ func TestFeatureNetworkIsolation(t *testing.T) {
 	if r := d.Capsa("run", "--rm", "--network", "n1", "busybox", "ping", "-c", "1", "-W", "2", ipB); r.Code == 0 {
 		t.Errorf("n1 → b on n2 answered: %v", r)
 	}
+	// But a port cb publishes on every host address is for everyone,
+	// containers of other networks too, through a host address (here
+	// n1's gateway), as docker's.
+	port := freePort(t)
+	webServer(t, d, "pub", "--network", "n2", "-p", fmt.Sprintf("%d:80", port))
+	gw1 := strings.TrimSpace(d.MustCapsa("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "n1"))
+	httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if r := d.Capsa("run", "--rm", "--network", "n1", "busybox", "wget", "-qO-", fmt.Sprintf("http://%s:%d/", gw1, port)); r.Code != 0 || r.Stdout != "hello from pub\n" {
+		t.Errorf("n1 → pub's published port through %s: %v", gw1, r)
+	}
+	d.MustCapsa("rm", "-f", "pub")
 	// Internal: no default route, nothing beyond its subnet.
 	out := d.Capsa("run", "--rm", "--network", "priv", "busybox", "sh", "-c", "ip route; ping -c 1 -W 2 "+ipA)
 	if out.Code == 0 || strings.Contains(out.Stdout, "default") {
