@@ -55,18 +55,22 @@ func (e *Engine) start(ctx context.Context, c *Container) error {
 	if err := os.Remove(filepath.Join(e.stateDir(id), shim.ExitName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail(err)
 	}
-	if err := e.setupNetwork(ctx, c); err != nil {
+	waitNetwork, err := e.setupNetwork(ctx, c)
+	if err != nil {
 		return e.startFailed(c, fail(err))
 	}
-	// What the network has is on record before the shim runs: an engine
-	// killed from here on finds it again (and releases it, or keeps it
-	// for the container it adopts).
+	// The namespace is on record before the shim runs: an engine killed
+	// from here on finds it again (and releases it, or keeps it for the
+	// container it adopts; its addresses, if not recorded yet, are the
+	// plugins' cache's and go as orphans when the container does).
 	if err := e.setState(c, "", nil); err != nil {
+		_ = waitNetwork()
 		return e.startFailed(c, fail(err))
 	}
 	shimLog, err := os.OpenFile(filepath.Join(e.bundleDir(id), "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fail(err)
+		_ = waitNetwork()
+		return e.startFailed(c, fail(err))
 	}
 	maxFiles := r.Log.MaxFiles
 	if maxFiles < 1 {
@@ -92,8 +96,14 @@ func (e *Engine) start(ctx context.Context, c *Container) error {
 	}
 	shimPid, err := shim.Launch(ctx, e.cfg.ShimPath, cfg, shimLog)
 	shimLog.Close()
+	// The interfaces were made meanwhile; the process starts only below.
+	netErr := waitNetwork()
 	if err != nil {
 		return e.startFailed(c, fail(runtimeErr(err)))
+	}
+	if netErr != nil {
+		e.abandonShim(id)
+		return e.startFailed(c, fail(netErr))
 	}
 	cl := e.client(id)
 	e.releaseAttachers(c)

@@ -16,7 +16,6 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/capsa-dev/capsa/internal/atomicfile"
-	"github.com/capsa-dev/capsa/internal/cleanup"
 	"github.com/capsa-dev/capsa/internal/errdefs"
 	"github.com/capsa-dev/capsa/internal/network"
 	"github.com/capsa-dev/capsa/internal/oci"
@@ -345,73 +344,102 @@ func (e *Engine) resolvConf(kind netKind, o NetworkOptions, eps []endpointState)
 // setupNetwork gives container c, about to start, its network: for
 // bridge networks a namespace, an interface and address on each network,
 // its published ports and its names on the networks' DNS; for container
-// mode the other container's namespace. It writes the /etc files. On
-// error nothing of it is left. Preconditions: c.opMu held.
-func (e *Engine) setupNetwork(ctx context.Context, c *Container) (retErr error) {
+// mode the other container's namespace. It writes the /etc files.
+//
+// The namespace and the port reservations are made, and recorded in c,
+// before it returns; the interfaces (the plugins' work, most of the time)
+// are made in the background while the caller launches the shim, whose
+// runtime needs only the namespace to exist: the caller calls wait before
+// the container's process starts. If setupNetwork or wait fails, what the
+// plugins made is undone; the namespace and ports are c's to release
+// (releaseNetwork). Preconditions: c.opMu held.
+func (e *Engine) setupNetwork(ctx context.Context, c *Container) (wait func() error, _ error) {
+	done := func() error { return nil }
 	c.mu.Lock()
 	id, name, o := c.rec.ID, c.rec.Name, c.rec.Network
 	c.mu.Unlock()
 	hostname, err := e.specHostname(id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kind, targets, other, err := e.resolveNetworks(o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch kind {
 	case netHost, netNone:
-		return e.writeEtc(id, hostname, kind, o, nil)
+		return done, e.writeEtc(id, hostname, kind, o, nil)
 	case netContainer:
-		return e.joinContainerNetwork(ctx, id, other)
+		return done, e.joinContainerNetwork(ctx, id, other)
 	}
 	t0 := time.Now()
 	st := &netState{Netns: e.net.NetnsPath(id)}
-	cu := cleanup.Make()
-	defer cu.Clean()
 	var ports []network.PortMapping
 	for _, p := range o.Ports {
 		ports = append(ports, network.PortMapping{HostPort: int(p.HostPort), HostPortEnd: int(p.HostPortEnd), ContainerPort: int(p.ContainerPort), Protocol: p.Proto, HostIP: p.HostIP})
 	}
 	if len(ports) > 0 {
 		if st.Ports, err = e.net.Reserve(id, ports); err != nil {
-			return err
+			return nil, err
 		}
-		cu.Add(func() { e.net.Release(id) })
 	}
 	if err := network.NewNetns(st.Netns); err != nil {
-		return err
+		e.net.Release(id)
+		return nil, err
 	}
-	cu.Add(func() { _ = network.RemoveNetns(st.Netns) })
+	c.mu.Lock()
+	c.rec.Net = st
+	c.mu.Unlock()
+	errc := make(chan error, 1)
+	go func() {
+		eps, err := e.attachNetworks(context.WithoutCancel(ctx), id, st, targets)
+		if err == nil {
+			err = e.writeEtc(id, hostname, kind, o, eps)
+		}
+		if err != nil {
+			for i := len(eps) - 1; i >= 0; i-- {
+				var pm []network.PortMapping
+				if i == 0 {
+					pm = st.Ports
+				}
+				_ = e.net.Detach(context.WithoutCancel(ctx), id, st.Netns, eps[i].IfName, eps[i].NetworkID, pm)
+			}
+			errc <- err
+			return
+		}
+		full := *st
+		full.Endpoints = eps
+		e.registerNames(id, name, &full)
+		c.mu.Lock()
+		c.rec.Net = &full
+		c.mu.Unlock()
+		e.log.Debug("network set up", "container", id, "networks", len(eps), "took", time.Since(t0))
+		errc <- nil
+	}()
+	return func() error { return <-errc }, nil
+}
+
+// attachNetworks runs the plugins for each of targets, in order (eth0,
+// eth1, ...); the ports are published through the first. On error it
+// returns what it attached.
+func (e *Engine) attachNetworks(ctx context.Context, id string, st *netState, targets []netTarget) ([]endpointState, error) {
+	var eps []endpointState
 	for i, t := range targets {
-		ifname := fmt.Sprintf("eth%d", i)
 		var pm []network.PortMapping
 		if i == 0 {
 			pm = st.Ports
 		}
-		a, err := e.net.Attach(ctx, id, st.Netns, ifname, t.net.ID, t.opts.IPv4, pm)
+		a, err := e.net.Attach(ctx, id, st.Netns, fmt.Sprintf("eth%d", i), t.net.ID, t.opts.IPv4, pm)
 		if err != nil {
-			return err
+			return eps, err
 		}
-		cu.Add(func() {
-			_ = e.net.Detach(context.WithoutCancel(ctx), id, st.Netns, ifname, t.net.ID, pm)
-		})
 		epid, err := newID()
 		if err != nil {
-			return err
+			return eps, err
 		}
-		st.Endpoints = append(st.Endpoints, endpointState{Attachment: a, EndpointID: epid, Aliases: t.opts.Aliases})
+		eps = append(eps, endpointState{Attachment: a, EndpointID: epid, Aliases: t.opts.Aliases})
 	}
-	if err := e.writeEtc(id, hostname, kind, o, st.Endpoints); err != nil {
-		return err
-	}
-	e.registerNames(id, name, st)
-	c.mu.Lock()
-	c.rec.Net = st
-	c.mu.Unlock()
-	cu.Release()
-	e.log.Debug("network set up", "container", id, "networks", len(st.Endpoints), "took", time.Since(t0))
-	return nil
+	return eps, nil
 }
 
 // registerNames puts the container on its networks' DNS: its name, its
