@@ -358,12 +358,7 @@ func (c *CLI) newNetworkPruneCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(res.Report.NetworksDeleted) > 0 {
-				fmt.Fprintln(c.Out, "Deleted Networks:")
-				for _, n := range res.Report.NetworksDeleted {
-					fmt.Fprintln(c.Out, n)
-				}
-			}
+			c.printDeleted("Networks", res.Report.NetworksDeleted, false)
 			return nil
 		},
 	}

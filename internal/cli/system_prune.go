@@ -47,25 +47,13 @@ func (c *CLI) newSystemPruneCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(nets.Report.NetworksDeleted) > 0 {
-				fmt.Fprintln(c.Out, "Deleted Networks:")
-				for _, n := range nets.Report.NetworksDeleted {
-					fmt.Fprintln(c.Out, n)
-				}
-				fmt.Fprintln(c.Out)
-			}
+			c.printDeleted("Networks", nets.Report.NetworksDeleted, true)
 			if volumes {
 				res, err := cl.VolumePrune(ctx, client.VolumePruneOptions{Filters: f})
 				if err != nil {
 					return err
 				}
-				if len(res.Report.VolumesDeleted) > 0 {
-					fmt.Fprintln(c.Out, "Deleted Volumes:")
-					for _, v := range res.Report.VolumesDeleted {
-						fmt.Fprintln(c.Out, v)
-					}
-					fmt.Fprintln(c.Out)
-				}
+				c.printDeleted("Volumes", res.Report.VolumesDeleted, true)
 				total += res.Report.SpaceReclaimed
 			}
 			n, err := c.pruneImages(ctx, cl, f, all)
@@ -83,4 +71,20 @@ func (c *CLI) newSystemPruneCommand() *cobra.Command {
 	fl.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	fl.BoolVar(&volumes, "volumes", false, "Prune anonymous volumes")
 	return cmd
+}
+
+// printDeleted lists what a prune removed under docker's "Deleted
+// <what>:" heading (nothing if nothing was), with a blank line after it
+// if more follows.
+func (c *CLI) printDeleted(what string, names []string, blank bool) {
+	if len(names) == 0 {
+		return
+	}
+	fmt.Fprintf(c.Out, "Deleted %s:\n", what)
+	for _, n := range names {
+		fmt.Fprintln(c.Out, n)
+	}
+	if blank {
+		fmt.Fprintln(c.Out)
+	}
 }

@@ -236,13 +236,7 @@ func (c *CLI) newVolumePruneCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(res.Report.VolumesDeleted) > 0 {
-				fmt.Fprintln(c.Out, "Deleted Volumes:")
-				for _, n := range res.Report.VolumesDeleted {
-					fmt.Fprintln(c.Out, n)
-				}
-				fmt.Fprintln(c.Out)
-			}
+			c.printDeleted("Volumes", res.Report.VolumesDeleted, true)
 			fmt.Fprintf(c.Out, "Total reclaimed space: %s\n", units.HumanSize(float64(res.Report.SpaceReclaimed)))
 			return nil
 		},
