@@ -51,6 +51,12 @@ func ensureBridge(n Network) error {
 	return nil
 }
 
+// linkExists reports whether the host has an interface named name.
+func linkExists(name string) bool {
+	_, err := netlink.LinkByName(name)
+	return err == nil
+}
+
 // deleteBridge removes n's bridge; its ports, the veths of containers,
 // are gone with their namespaces by then.
 func deleteBridge(name string) error {

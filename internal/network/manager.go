@@ -83,8 +83,8 @@ func Open(ctx context.Context, cfg Config) (_ *Manager, retErr error) {
 	if cfg.ResolvConf == nil {
 		cfg.ResolvConf, _ = os.ReadFile("/etc/resolv.conf")
 	}
-	for _, d := range []string{"netns", "ipam", "cache"} {
-		if err := os.MkdirAll(filepath.Join(cfg.RunDir, d), 0o700); err != nil {
+	for _, d := range []string{filepath.Join(cfg.RunDir, "netns"), filepath.Join(cfg.RunDir, "ipam"), filepath.Join(cfg.RunDir, "cache"), cfg.DataDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("networks: %w", err)
 		}
 	}
@@ -285,6 +285,12 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (_ Network, retEr
 		if other.Bridge != "" && other.Bridge == n.Bridge {
 			return Network{}, errdefs.Conflict(fmt.Sprintf("bridge %s is already network %s's", n.Bridge, other.Name))
 		}
+	}
+	// A new network's bridge is new: an interface of that name is some
+	// other program's (docker0, cni-podman0, ...), and removing the
+	// network would delete it.
+	if linkExists(n.Bridge) {
+		return Network{}, errdefs.Conflict(fmt.Sprintf("network %s: interface %s already exists on the host: choose another bridge name (com.docker.network.bridge.name)", n.Name, n.Bridge))
 	}
 	defer func() {
 		if retErr != nil {

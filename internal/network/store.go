@@ -28,10 +28,10 @@ type store struct {
 func (s store) path(id string) string { return filepath.Join(s.dir, id+".json") }
 
 func (s store) load() ([]Network, error) {
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return nil, err
-	}
 	ents, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

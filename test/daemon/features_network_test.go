@@ -310,6 +310,11 @@ func TestFeatureNetworkIsolation(t *testing.T) {
 	if r := d.Capsa("network", "create", "n1"); r.Code == 0 || !strings.Contains(r.Stderr, "already exists") {
 		t.Errorf("duplicate name: %v", r)
 	}
+	// An interface of the host is never taken for a network's bridge
+	// (removing the network would delete it).
+	if r := d.Capsa("network", "create", "-o", "com.docker.network.bridge.name=lo", "takelo"); r.Code == 0 || !strings.Contains(r.Stderr, "interface lo already exists") {
+		t.Errorf("bridge named lo: %v", r)
+	}
 	if r := d.Capsa("run", "--rm", "--network", "nope", "busybox", "true"); r.Code != 125 || !strings.Contains(r.Stderr, "network nope not found") {
 		t.Errorf("unknown network: %v", r)
 	}

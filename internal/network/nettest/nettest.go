@@ -23,18 +23,44 @@ import (
 var Pool = network.AddressPool{Base: netip.MustParsePrefix("10.192.0.0/12"), Size: 24}
 
 // Defaults returns a bridge name and a /24 subnet for a test's default
-// network that no interface of the host uses now.
+// network that no route of the host covers now.
 func Defaults(t testing.TB) (string, netip.Prefix) {
 	t.Helper()
-	routes, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
+	out, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
+	var routes []netip.Prefix
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		dst := f[0]
+		if dst == "local" || dst == "broadcast" {
+			if len(f) < 2 {
+				continue
+			}
+			dst = f[1]
+		}
+		if !strings.Contains(dst, "/") {
+			dst += "/32"
+		}
+		if p, err := netip.ParsePrefix(dst); err == nil {
+			routes = append(routes, p)
+		}
+	}
 	for range 100 {
 		var b [4]byte
 		_, _ = rand.Read(b[:])
 		// 10.160.0.0/11: 8192 /24s, away from Pool and the defaults.
 		v := binary.BigEndian.Uint32(b[:])
-		p := netip.AddrFrom4([4]byte{10, 160 + byte(v>>8)%32, byte(v), 0})
-		pfx := netip.PrefixFrom(p, 24)
-		if !strings.Contains(string(routes), pfx.Addr().String()[:strings.LastIndex(pfx.Addr().String(), ".")]+".") {
+		pfx := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 160 + byte(v>>8)%32, byte(v), 0}), 24)
+		free := true
+		for _, r := range routes {
+			if r.Bits() > 0 && r.Overlaps(pfx) {
+				free = false
+				break
+			}
+		}
+		if free {
 			return "ct" + hex.EncodeToString(b[:3]), pfx
 		}
 	}
