@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/capsa-dev/capsa/internal/errdefs"
 )
@@ -98,7 +100,12 @@ func Open(ctx context.Context, cfg Config) (_ *Manager, retErr error) {
 		nets: map[string]Network{}, dns: map[string]*dnsNet{}, ports: map[string][]reservation{},
 		names: &nameTable{},
 	}
-	m.cni = libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, m.cacheDir(), nil)
+	// An exec of our own: given none, libcni makes one lazily on every
+	// call, a data race between containers starting at once.
+	m.cni = libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, m.cacheDir(), &invoke.DefaultExec{
+		RawExec:       &invoke.RawExec{Stderr: os.Stderr},
+		PluginDecoder: version.PluginDecoder{},
+	})
 	nets, err := m.store.load()
 	if err != nil {
 		return nil, fmt.Errorf("networks: %w", err)
