@@ -333,7 +333,9 @@ func TestConcurrent(t *testing.T) {
 				return
 			}
 			if err := v.e.Start(ctx, c.ID); err != nil {
-				errs[i] = err
+				// The shim's log says what became of the container's init.
+				shimLog, _ := os.ReadFile(filepath.Join(c.Bundle, "shim.log"))
+				errs[i] = fmt.Errorf("%w; shim.log:\n%s", err, shimLog)
 				return
 			}
 			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
