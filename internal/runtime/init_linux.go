@@ -216,11 +216,26 @@ func containerInit(sock *syncSocket, ic *initConfig) error {
 func awaitStart(ic *initConfig) error {
 	// Reopen the O_PATH fd through procfs: the fifo's directory is not
 	// visible from inside the container's root.
-	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(ic.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	// The open waits for start, as long as the engine takes: a signal
+	// meanwhile (the Go runtime's own among them) must not end init.
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Open("/proc/self/fd/"+strconv.Itoa(ic.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
-	if _, err := unix.Write(fd, []byte{'0'}); err != nil {
+	for {
+		_, err = unix.Write(fd, []byte{'0'})
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
 	unix.Close(ic.FifoFd)

@@ -33,8 +33,14 @@ func freePort(t *testing.T) int {
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
 	var last error
+	// No keep-alive: an idle connection the client keeps open leaves the
+	// container's end of it waiting for the client's FIN (FIN_WAIT2, up
+	// to a minute) after the server is gone, and such a socket keeps its
+	// network namespace, and the veth, alive that long after rm.
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		c := http.Client{Timeout: 2 * time.Second}
+		c := http.Client{Timeout: 2 * time.Second, Transport: tr}
 		resp, err := c.Get(url)
 		if err != nil {
 			last = err
@@ -63,11 +69,9 @@ func webServer(t *testing.T, d *daemontest.Daemon, name string, args ...string) 
 // networkLeftovers lists the addresses leased on network net and the
 // veths on its bridge, once they are not going any more. The leases are
 // released before rm returns; a veth goes with its namespace, which the
-// kernel destroys in the background once nothing holds it: milliseconds
-// here, but a mount namespace made meanwhile by another program (the
-// other test packages run podman and capsad under unshare -m) holds a
-// copy of the namespace's bind mount, and so the namespace, until it
-// ends.
+// kernel destroys in the background once nothing holds it: milliseconds,
+// unless a socket of the container's still waits for its peer (see
+// httpGet), or a hundred namespaces go at once on a loaded host.
 func networkLeftovers(t *testing.T, d *daemontest.Daemon, netName string) []string {
 	t.Helper()
 	return networkLeftoversSettled(t, d, netName, 0)
@@ -84,6 +88,11 @@ func networkLeftoversSettled(t *testing.T, d *daemontest.Daemon, netName string,
 		if len(left) == want || time.Now().After(deadline) {
 			if waited := time.Since(start); waited > time.Second {
 				t.Logf("network %s: %d leftovers after %v", netName, len(left), waited.Round(time.Millisecond))
+			}
+			if len(left) != want {
+				// Who still holds a network namespace: processes in it.
+				out, _ := exec.Command("lsns", "-t", "net", "-o", "NS,NPROCS,PID,NETNSID,NSFS,COMMAND").CombinedOutput()
+				t.Logf("network namespaces now:\n%s", out)
 			}
 			return left
 		}
