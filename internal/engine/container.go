@@ -52,6 +52,8 @@ type record struct {
 	Net     *netState      `json:"net,omitempty"`
 	// ExposedPorts are the image's EXPOSE ("80/tcp").
 	ExposedPorts []string `json:"exposed_ports,omitempty"`
+	// Hostname is the spec's (its /etc/hostname and hosts line).
+	Hostname string `json:"hostname,omitempty"`
 	// Extensions belong to the front door that made the container (the
 	// Docker API keeps the request's Config and HostConfig there); the
 	// engine stores them and never reads them.

@@ -129,7 +129,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 	} else {
 		opts.Network.Ports = nil // docker discards them outside bridge networks
 	}
-	if _, err := e.hostsFile("", netKind, opts.Network, nil); err != nil {
+	if err := opts.Network.validate(); err != nil {
 		return Info{}, fail(err)
 	}
 	runtime := opts.Runtime
@@ -245,7 +245,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ Info, retErr
 		Labels:     opts.Labels, OpenStdin: opts.OpenStdin, StdinOnce: opts.StdinOnce,
 		Restart: opts.Restart, AutoRemove: opts.AutoRemove,
 		StopTimeout: opts.StopTimeout, Runtime: runtime, Log: logCfg,
-		Extensions: opts.Extensions, Volumes: vols, Network: opts.Network,
+		Extensions: opts.Extensions, Volumes: vols, Network: opts.Network, Hostname: spec.Hostname,
 		ExposedPorts: slices.Sorted(maps.Keys(img.Config().Config.ExposedPorts)),
 	}
 	if opts.StopSignal != "" {

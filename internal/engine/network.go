@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 
@@ -203,6 +204,43 @@ func endpointFor(eps map[string]EndpointOptions, n network.Network, ref string) 
 	return EndpointOptions{}
 }
 
+// validate checks what o writes into the container's /etc files, which
+// must stay one entry per line: names, addresses and resolver words
+// without whitespace (a newline would add lines of the caller's choosing).
+func (o NetworkOptions) validate() error {
+	word := func(what, v string) error {
+		if v == "" || strings.ContainsFunc(v, unicode.IsSpace) {
+			return errdefs.Invalid(fmt.Sprintf("invalid %s %q: it must be one word", what, v))
+		}
+		return nil
+	}
+	for _, h := range o.ExtraHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok || word("extra host name", name) != nil {
+			return errdefs.Invalid(fmt.Sprintf("invalid extra host %q: it must be name:ip", h))
+		}
+		if _, err := netip.ParseAddr(ip); err != nil && ip != "host-gateway" {
+			return errdefs.Invalid(fmt.Sprintf("invalid IP address in extra host %q", h))
+		}
+	}
+	for _, d := range o.DNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			return errdefs.Invalid(fmt.Sprintf("invalid DNS server %q: it must be an IP address", d))
+		}
+	}
+	for _, s := range o.DNSSearch {
+		if err := word("DNS search domain", s); err != nil {
+			return err
+		}
+	}
+	for _, s := range o.DNSOptions {
+		if err := word("DNS option", s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkPorts validates published ports.
 func checkPorts(ps []PortBinding) error {
 	for _, p := range ps {
@@ -261,13 +299,9 @@ func (e *Engine) withNetwork(id string, kind netKind) oci.SpecOpt {
 // /etc/resolv.conf in place (a bound file keeps its inode, so a running
 // container sees the new content).
 func (e *Engine) writeEtc(id, hostname string, kind netKind, o NetworkOptions, eps []endpointState) error {
-	hosts, err := e.hostsFile(hostname, kind, o, eps)
-	if err != nil {
-		return err
-	}
 	files := map[string][]byte{
 		"hostname":    []byte(hostname + "\n"),
-		"hosts":       hosts,
+		"hosts":       e.hostsFile(hostname, kind, o, eps),
 		"resolv.conf": e.resolvConf(kind, o, eps).Bytes(),
 	}
 	for name, data := range files {
@@ -278,38 +312,30 @@ func (e *Engine) writeEtc(id, hostname string, kind netKind, o NetworkOptions, e
 	return nil
 }
 
-func (e *Engine) hostsFile(hostname string, kind netKind, o NetworkOptions, eps []endpointState) ([]byte, error) {
-	var extra, own []network.HostsEntry
+// hostsFile is the container's /etc/hosts: the host's in host mode,
+// docker's otherwise; then the --add-host entries (validated at create;
+// host-gateway is the first network's gateway, left out without one) and
+// the container's own addresses.
+func (e *Engine) hostsFile(hostname string, kind netKind, o NetworkOptions, eps []endpointState) []byte {
+	var base []byte
+	if kind == netHost {
+		base, _ = os.ReadFile("/etc/hosts")
+	}
+	var entries []network.HostsEntry
 	for _, h := range o.ExtraHosts {
-		name, ip, ok := strings.Cut(h, ":")
-		if !ok || name == "" || ip == "" {
-			return nil, errdefs.Invalid(fmt.Sprintf("invalid extra host %q: it must be name:ip", h))
-		}
+		name, ip, _ := strings.Cut(h, ":")
 		if ip == "host-gateway" {
-			ip = ""
-			if len(eps) > 0 {
-				ip = eps[0].Gateway.String()
-			}
-			if ip == "" {
+			if len(eps) == 0 {
 				continue
 			}
-		} else if _, err := netip.ParseAddr(ip); err != nil {
-			return nil, errdefs.Invalid(fmt.Sprintf("invalid IP address in extra host %q", h))
+			ip = eps[0].Gateway.String()
 		}
-		extra = append(extra, network.HostsEntry{IP: ip, Names: []string{name}})
-	}
-	if kind == netHost {
-		host, _ := os.ReadFile("/etc/hosts")
-		data := slices.Clone(host)
-		for _, x := range extra {
-			data = fmt.Appendf(data, "%s\t%s\n", x.IP, strings.Join(x.Names, " "))
-		}
-		return data, nil
+		entries = append(entries, network.HostsEntry{IP: ip, Names: []string{name}})
 	}
 	for _, ep := range eps {
-		own = append(own, network.HostsEntry{IP: ep.IP.Addr().String(), Names: []string{hostname}})
+		entries = append(entries, network.HostsEntry{IP: ep.IP.Addr().String(), Names: []string{hostname}})
 	}
-	return network.HostsFile(extra, own), nil
+	return network.HostsFile(base, entries)
 }
 
 // resolvConf: --dns and friends win; a container on a user network asks
@@ -358,7 +384,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (wait func() er
 	c.mu.Lock()
 	id, name, o := c.rec.ID, c.rec.Name, c.rec.Network
 	c.mu.Unlock()
-	hostname, err := e.specHostname(id)
+	hostname, err := e.hostname(id)
 	if err != nil {
 		return nil, err
 	}
@@ -501,6 +527,22 @@ func (e *Engine) patchSpec(id string, opt oci.SpecOpt) error {
 		return err
 	}
 	return atomicfile.Write(p, data, 0o600)
+}
+
+// hostname is container id's hostname: from its record, or for a
+// container created before the record had it, from its config.json.
+func (e *Engine) hostname(id string) (string, error) {
+	c, err := e.lookup(id)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	h := c.rec.Hostname
+	c.mu.Unlock()
+	if h != "" {
+		return h, nil
+	}
+	return e.specHostname(id)
 }
 
 // specHostname reads the hostname from container id's config.json.
@@ -680,12 +722,9 @@ func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
 // connect or disconnect, with its addresses on the networks it is on now
 // (in place: the container sees it at once).
 func (e *Engine) rewriteHosts(id string, o NetworkOptions, eps []endpointState) {
-	hostname, err := e.specHostname(id)
+	hostname, err := e.hostname(id)
 	if err == nil {
-		var data []byte
-		if data, err = e.hostsFile(hostname, netBridge, o, eps); err == nil {
-			err = os.WriteFile(e.etcFile(id, "hosts"), data, 0o644)
-		}
+		err = os.WriteFile(e.etcFile(id, "hosts"), e.hostsFile(hostname, netBridge, o, eps), 0o644)
 	}
 	if err != nil {
 		e.log.Warn("rewrite /etc/hosts", "container", id, "err", err)

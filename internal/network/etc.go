@@ -14,16 +14,16 @@ type HostsEntry struct {
 	Names []string
 }
 
-// HostsFile is a container's /etc/hosts as docker writes it: the
-// loopback and IPv6 lines, the --add-host entries, then the container's
-// own addresses with its hostname.
-func HostsFile(extra, own []HostsEntry) []byte {
+// HostsFile is a container's /etc/hosts: base (nil: docker's loopback
+// and IPv6 lines), then entries, one per line.
+func HostsFile(base []byte, entries []HostsEntry) []byte {
 	var b bytes.Buffer
-	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-	for _, set := range [][]HostsEntry{extra, own} {
-		for _, e := range set {
-			fmt.Fprintf(&b, "%s\t%s\n", e.IP, strings.Join(e.Names, " "))
-		}
+	if base == nil {
+		base = []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+	}
+	b.Write(base)
+	for _, e := range entries {
+		fmt.Fprintf(&b, "%s\t%s\n", e.IP, strings.Join(e.Names, " "))
 	}
 	return b.Bytes()
 }

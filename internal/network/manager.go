@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -262,7 +263,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (_ Network, retEr
 		n.Options = map[string]string{}
 	}
 	if b := n.Options["com.docker.network.bridge.name"]; b != "" {
-		if len(b) > 15 || strings.ContainsAny(b, "/ :") {
+		if len(b) > 15 || b == "." || b == ".." || strings.ContainsFunc(b, func(r rune) bool { return r == '/' || r == ':' || unicode.IsSpace(r) }) {
 			return Network{}, errdefs.Invalid(fmt.Sprintf("invalid bridge name %q: at most 15 characters, no '/', ':' or spaces", b))
 		}
 		n.Bridge = b
@@ -359,7 +360,8 @@ func (m *Manager) Remove(ctx context.Context, ref string) error {
 }
 
 // Attach gives the container an interface ifname on network id in the
-// namespace at netns (ports: published through this network).
+// namespace at netns (ports: published through this network; ipv4: the
+// address to take, checked against the subnet by the caller).
 func (m *Manager) Attach(ctx context.Context, containerID, netns, ifname, id, ipv4 string, ports []PortMapping) (Attachment, error) {
 	n, err := m.Get(id)
 	if err != nil {
@@ -367,12 +369,6 @@ func (m *Manager) Attach(ctx context.Context, containerID, netns, ifname, id, ip
 	}
 	if n.Driver != DriverBridge {
 		return Attachment{}, errdefs.Invalid(fmt.Sprintf("network %s: a container cannot join it besides other networks", n.Name))
-	}
-	if ipv4 != "" {
-		a, err := netip.ParseAddr(ipv4)
-		if err != nil || !n.Subnet.Contains(a) {
-			return Attachment{}, errdefs.Invalid(fmt.Sprintf("invalid address %s: it is not in network %s's subnet %s", ipv4, n.Name, n.Subnet))
-		}
 	}
 	return m.attach(ctx, containerID, netns, ifname, n, ipv4, ports)
 }

@@ -24,8 +24,6 @@ type AddressPool struct {
 	Size int          `json:"size"`
 }
 
-func overlaps(a, b netip.Prefix) bool { return a.Overlaps(b) }
-
 // hostPrefixes are the host's routes and addresses (IPv4): a network on
 // one of them would hide part of the host's own network.
 func hostPrefixes() []netip.Prefix {
@@ -97,7 +95,7 @@ next:
 		v := start + i*step
 		cand := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), pool.Size)
 		for _, u := range used {
-			if overlaps(cand, u) {
+			if cand.Overlaps(u) {
 				continue next
 			}
 		}

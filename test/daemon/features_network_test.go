@@ -501,6 +501,9 @@ func TestFeatureNetworkOptions(t *testing.T) {
 		{[]string{"--network", "fixed", "--ip", "10.9.9.9"}, "10.9.9.9"},
 		{[]string{"--ip", "10.77.0.9"}, "user specified IP address is supported on user defined networks only"},
 		{[]string{"--mount", "type=bind,source=/nonexistent/capsa,target=/x"}, "/nonexistent/capsa"},
+		// Words of the /etc files stay one word: no line of the caller's.
+		{[]string{"--dns-search", "evil.example\nnameserver 10.6.6.6"}, "invalid DNS search domain"},
+		{[]string{"--dns-option", "ndots:1 attempts:9"}, "invalid DNS option"},
 	} {
 		args := append(append([]string{"run", "--rm"}, c.args...), "busybox", "true")
 		if r := d.Capsa(args...); r.Code != 125 || !strings.Contains(r.Stderr, c.want) {

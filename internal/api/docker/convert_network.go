@@ -152,7 +152,7 @@ func extraHost(h string) (string, error) {
 // portBindings reads HostConfig.PortBindings, and with PublishAllPorts
 // the exposed ports not bound there (on any free host port), in a stable
 // order. A host port range ("8000-8010", as the docker CLI sends for a
-// single container port) binds its first port.
+// single container port) binds its first free port.
 func portBindings(cfg *container.Config, hc *container.HostConfig) ([]engine.PortBinding, error) {
 	var out []engine.PortBinding
 	keys := make([]network.Port, 0, len(hc.PortBindings))
