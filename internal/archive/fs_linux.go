@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -9,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/capsa-dev/capsa/internal/openat2"
 )
 
 // inRoot resolves like a chroot into the directory fd: absolute symlinks
@@ -26,16 +27,7 @@ func Openat2(dirFd int, name string, flags int, resolve uint64) (int, error) {
 	if name == "" {
 		name = "."
 	}
-	for i := 0; ; i++ {
-		fd, err := unix.Openat2(dirFd, name, &unix.OpenHow{
-			Flags:   uint64(flags | unix.O_CLOEXEC),
-			Resolve: resolve,
-		})
-		if (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)) && i < 128 {
-			continue
-		}
-		return fd, err
-	}
+	return openat2.Open(dirFd, name, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolve})
 }
 
 // openDir opens the host directory dir (one the daemon owns: the rootfs

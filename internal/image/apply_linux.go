@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/capsa-dev/capsa/internal/errdefs"
+	"github.com/capsa-dev/capsa/internal/openat2"
 )
 
 // Limits bound what one layer may make, so that a hostile tarball (a tar
@@ -192,16 +193,10 @@ type applier struct {
 
 // resolve opens name (relative to the root) with openat2 RESOLVE_IN_ROOT.
 func (a *applier) resolve(name string, flags int) (int, error) {
-	for {
-		fd, err := unix.Openat2(a.rootFd, name, &unix.OpenHow{
-			Flags:   uint64(flags | unix.O_CLOEXEC),
-			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-		})
-		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
-			continue // a rename raced the lookup: try again
-		}
-		return fd, err
-	}
+	return openat2.Open(a.rootFd, name, &unix.OpenHow{
+		Flags:   uint64(flags | unix.O_CLOEXEC),
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
 }
 
 // parent opens the directory that holds name, making missing directories

@@ -15,6 +15,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/capsa-dev/capsa/internal/openat2"
 )
 
 // maxIDFile bounds /etc/passwd and /etc/group: they come from an image.
@@ -235,7 +237,7 @@ func readInRoot(root, name string) ([]byte, error) {
 		return nil, fmt.Errorf("open rootfs %q: %w", root, err)
 	}
 	defer unix.Close(rfd)
-	fd, err := unix.Openat2(rfd, name, &unix.OpenHow{
+	fd, err := openat2.Open(rfd, name, &unix.OpenHow{
 		// O_NONBLOCK: a FIFO planted at the path must not block the open.
 		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/capsa-dev/capsa/internal/openat2"
 	"github.com/capsa-dev/capsa/internal/runtime/config"
 )
 
@@ -28,16 +29,7 @@ func (realSys) Fchdir(fd int) error                    { return unix.Fchdir(fd) 
 func (realSys) Chroot(path string) error               { return unix.Chroot(path) }
 
 func (realSys) Openat2(dirfd int, path string, how *unix.OpenHow) (int, error) {
-	for {
-		fd, err := unix.Openat2(dirfd, path, how)
-		// openat2 returns EAGAIN when a rename or mount raced with a
-		// RESOLVE_IN_ROOT/BENEATH lookup and it could not prove the
-		// result is inside the root: retrying is the documented answer.
-		if err == unix.EAGAIN {
-			continue
-		}
-		return fd, err
-	}
+	return openat2.Open(dirfd, path, how)
 }
 func (realSys) Close(fd int) error                          { return unix.Close(fd) }
 func (realSys) Fstat(fd int, st *unix.Stat_t) error         { return unix.Fstat(fd, st) }
